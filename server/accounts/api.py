@@ -1,0 +1,54 @@
+"""status.php and the OCS cloud endpoints a sync client reads first."""
+
+from django.conf import settings
+from django.http import JsonResponse
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from server.ocs import OCSView
+
+from .capabilities import capabilities_for, version_info
+
+
+def status_php(request) -> JsonResponse:  # type: ignore[no-untyped-def]
+    info = version_info()
+    return JsonResponse({
+        "installed": True,
+        "maintenance": False,
+        "needsDbUpgrade": False,
+        "version": ".".join(str(n) for n in settings.E2EE_NEXTCLOUD_VERSION),
+        "versionstring": info["string"],
+        "edition": "",
+        "productname": settings.E2EE_PRODUCT_NAME,
+        "extendedSupport": False,
+    })
+
+
+class CapabilitiesView(OCSView):
+    # Anonymous clients may read the version; the sections need a user.
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        data: dict = {"version": version_info()}
+        if request.user.is_authenticated:
+            data["capabilities"] = capabilities_for(request.user)
+        else:
+            data["capabilities"] = {}
+        return Response(data)
+
+
+class CurrentUserView(OCSView):
+    def get(self, request: Request) -> Response:
+        user = request.user
+        return Response({
+            "enabled": user.is_active,
+            "id": user.username,
+            "display-name": user.display_name,
+            "displayname": user.display_name,
+            "email": user.email or None,
+            "groups": [],
+            "language": "en",
+            "locale": "",
+            "quota": {"free": -3, "used": 0, "total": -3, "relative": 0, "quota": -3},
+        })

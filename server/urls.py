@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import path, re_path
+
+from server.accounts.api import CapabilitiesView, CurrentUserView, status_php
+
+# /ocs/v1.php and /ocs/v2.php serve the same views; the envelope differs (server.ocs).
+OCS = r"^ocs/v[12]\.php/"
+
+urlpatterns = [
+    path("status.php", status_php),
+    re_path(OCS + r"cloud/capabilities/?$", CapabilitiesView.as_view()),
+    re_path(OCS + r"cloud/user/?$", CurrentUserView.as_view()),
+    path("admin/", admin.site.urls),
+]
