@@ -38,8 +38,21 @@ class AppPasswordAdmin(admin.ModelAdmin):
     list_display = ("user", "name", "hint", "created_at", "last_used_at")
     list_filter = ("created_at",)
     search_fields = ("user__username", "name")
-    readonly_fields = ("user", "hint", "created_at", "last_used_at")
-    fields = ("user", "name", "hint", "created_at", "last_used_at")
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
-        return False
+    def get_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return ("user", "name") if obj is None else ("user", "name", "hint", "created_at", "last_used_at")
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return () if obj is None else ("user", "hint", "created_at", "last_used_at")
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        record, clear = app_password_create(user=obj.user, name=obj.name)
+        obj.pk, obj.digest, obj.hint = record.pk, record.digest, record.hint
+        self.message_user(
+            request,
+            f"App password for {obj.user.username}: {clear} — copy it now, it is not shown again.",
+            level=messages.WARNING,
+        )

@@ -1,4 +1,3 @@
-import sys
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -28,7 +27,7 @@ class Command(BaseCommand):
         if action == "create":
             record, clear = app_password_create(user=user, name=options["name"])
             self.stderr.write(f"created app password {record.pk} for {uid}; it is shown only once")
-            sys.stdout.write(clear + "\n")
+            self.stdout.write(clear)
         elif action == "list":
             for record in AppPassword.objects.filter(user=user):
                 used = record.last_used_at.isoformat() if record.last_used_at else "never"

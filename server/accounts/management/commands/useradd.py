@@ -1,5 +1,4 @@
 import secrets
-import sys
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -32,4 +31,4 @@ class Command(BaseCommand):
         )
         self.stderr.write(f"created user {uid}")
         if generated:
-            sys.stdout.write(password + "\n")
+            self.stdout.write(password)
