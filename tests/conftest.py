@@ -22,6 +22,12 @@ def basic_auth(user: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
+@pytest.fixture(autouse=True)
+def _blobs_in_tmp(settings, tmp_path):
+    """Every test gets its own blob folder, never the checkout's ./var."""
+    settings.BLOB_DIR = tmp_path / "blobs"
+
+
 @pytest.fixture
 def wsgi_client(db):
     """HTTP through the real WSGI callable (Django + WebDAV), in-process.
