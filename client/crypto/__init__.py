@@ -1,0 +1,126 @@
+"""Every cryptographic operation of the client (PROTOCOL.md §1–2, §8.1). No I/O, no clock.
+
+Submodules: :mod:`.aead` (AES-GCM, streaming), :mod:`.files` (file versions), :mod:`.keys`
+(RSA, CSR, certificates, OAEP), :mod:`.keywrap` (mnemonic, wrapped private key), :mod:`.cms`
+(detached signatures), :mod:`.metadata` (v2/v1 metadata, file drop), :mod:`.verify` (§8.1).
+"""
+
+from client.crypto.aead import (
+    FileSecret,
+    decrypt_chunks,
+    decrypt_stream,
+    encrypt_chunks,
+    encrypt_stream,
+    new_file_secret,
+)
+from client.crypto.cms import (
+    sign_detached,
+    sign_metadata,
+    verify_detached,
+    verify_metadata_signature,
+)
+from client.crypto.files import (
+    decrypt_file,
+    decrypt_file_stream,
+    encrypt_file,
+    encrypt_file_stream,
+    reencrypt_file,
+)
+from client.crypto.keys import (
+    Certificate,
+    build_csr,
+    check_key_pair,
+    generate_private_key,
+    load_certificate,
+    load_private_key,
+    load_public_key,
+    private_key_to_pem,
+    public_key_to_pem,
+    rsa_unwrap,
+    rsa_wrap,
+    verify_certificate,
+)
+from client.crypto.keywrap import (
+    Kdf,
+    UnwrappedPrivateKey,
+    generate_mnemonic,
+    mnemonic_password,
+    unwrap_private_key,
+    wrap_private_key,
+)
+from client.crypto.metadata import (
+    FolderMetadataV1,
+    Recipient,
+    build_root_document,
+    build_subfolder_document,
+    create_filedrop_entry,
+    decrypt_folder_metadata,
+    decrypt_metadata_v1,
+    encrypt_folder_metadata,
+    key_checksum,
+    new_metadata_key,
+    open_filedrop_entry,
+    unwrap_metadata_key,
+    unwrap_metadata_key_v1,
+    v1_checksum,
+)
+from client.crypto.verify import (
+    FolderHistory,
+    VerifiedFolder,
+    verify_root_metadata,
+    verify_subfolder_metadata,
+)
+
+__all__ = [
+    "Certificate",
+    "FileSecret",
+    "FolderHistory",
+    "FolderMetadataV1",
+    "Kdf",
+    "Recipient",
+    "UnwrappedPrivateKey",
+    "VerifiedFolder",
+    "build_csr",
+    "build_root_document",
+    "build_subfolder_document",
+    "check_key_pair",
+    "create_filedrop_entry",
+    "decrypt_chunks",
+    "decrypt_file",
+    "decrypt_file_stream",
+    "decrypt_folder_metadata",
+    "decrypt_metadata_v1",
+    "decrypt_stream",
+    "encrypt_chunks",
+    "encrypt_file",
+    "encrypt_file_stream",
+    "encrypt_folder_metadata",
+    "encrypt_stream",
+    "generate_mnemonic",
+    "generate_private_key",
+    "key_checksum",
+    "load_certificate",
+    "load_private_key",
+    "load_public_key",
+    "mnemonic_password",
+    "new_file_secret",
+    "new_metadata_key",
+    "open_filedrop_entry",
+    "private_key_to_pem",
+    "public_key_to_pem",
+    "reencrypt_file",
+    "rsa_unwrap",
+    "rsa_wrap",
+    "sign_detached",
+    "sign_metadata",
+    "unwrap_metadata_key",
+    "unwrap_metadata_key_v1",
+    "unwrap_private_key",
+    "v1_checksum",
+    "verify_certificate",
+    "verify_detached",
+    "verify_metadata_signature",
+    "verify_root_metadata",
+    "verify_subfolder_metadata",
+    "wrap_private_key",
+]

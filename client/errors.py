@@ -1,0 +1,166 @@
+"""The client's one error tree.
+
+Every failure the pure core can report is a subclass of :class:`E2EEError`. Two branches matter
+to callers:
+
+* :class:`FormatError` — the input is not what the protocol allows (bad base64, bad JSON, missing
+  or mistyped field). Parsers raise only this branch.
+* :class:`IntegrityError` — the input is well formed but a cryptographic or protocol check
+  failed: tampering, a wrong key or mnemonic, a rollback. The CLI maps this branch to exit
+  status 3. Each check of PROTOCOL.md §8.1 has its own class so tests (and the hostile-server
+  suite) can tell the attacks apart.
+
+Messages never contain secrets: no keys, mnemonics or plaintext, only what failed and for which
+public identifier (user id, file id).
+"""
+
+from __future__ import annotations
+
+
+class E2EEError(Exception):
+    """Base class of every error raised by the client core."""
+
+
+# --- malformed input -------------------------------------------------------------------------
+
+
+class FormatError(E2EEError, ValueError):
+    """The input does not have the shape the protocol prescribes."""
+
+
+class MalformedMetadataError(FormatError):
+    """A metadata document (v1 or v2, outer or inner) is structurally invalid."""
+
+
+class UnsupportedVersionError(FormatError):
+    """A metadata document declares a version this client cannot read."""
+
+
+# --- integrity / verification ----------------------------------------------------------------
+
+
+class IntegrityError(E2EEError):
+    """Well-formed input failed a cryptographic or protocol check."""
+
+
+class DecryptionError(IntegrityError):
+    """AES-GCM authentication failed: tampered ciphertext, nonce or tag, or the wrong key."""
+
+
+class TagMismatchError(DecryptionError):
+    """The tag stored after the ciphertext differs from the tag recorded in metadata."""
+
+
+class TruncatedCiphertextError(DecryptionError):
+    """The ciphertext is too short to even hold its 16-byte tag."""
+
+
+class WrongMnemonic(IntegrityError):
+    """No supported key-derivation variant opens the wrapped private key with this mnemonic.
+
+    A tampered wrapped key looks the same (GCM cannot tell them apart), on purpose: one uniform
+    failure (THREATS K6).
+    """
+
+
+class KeyUnwrapError(IntegrityError):
+    """RSA-OAEP unwrapping of a metadata or file-drop key failed (wrong key or tampered)."""
+
+
+class KeyMismatchError(IntegrityError):
+    """A private key does not belong to the certificate or public key it should match."""
+
+
+class CertificateError(IntegrityError):
+    """A user certificate failed verification."""
+
+
+class CertificateNotIssuedByServerError(CertificateError):
+    """The certificate's signature does not verify with the server's public key."""
+
+
+class CertificateUserMismatchError(CertificateError):
+    """The certificate's subject CN differs from the user id it is presented for."""
+
+
+class CertificateNotValidNowError(CertificateError):
+    """The current time is outside the certificate's validity window."""
+
+
+class CertificateKeyMismatchError(CertificateError, KeyMismatchError):
+    """The certificate certifies a different public key than expected."""
+
+
+class MetadataSignatureError(IntegrityError):
+    """The detached CMS signature over the metadata does not verify."""
+
+
+class SignerNotRootUserError(MetadataSignatureError):
+    """The signature verifies, but its signer certificate is not one of the root folder's users."""
+
+
+class MissingKeyMaterialError(IntegrityError):
+    """Key material the protocol requires is absent."""
+
+
+class OwnEntryMissingError(MissingKeyMaterialError):
+    """The root metadata has no ``users`` entry for the reading user."""
+
+
+class KeyChecksumMissingError(IntegrityError):
+    """sha256 of the current metadata key is not listed in ``keyChecksums``."""
+
+
+class MetadataRollbackError(IntegrityError):
+    """The metadata is older than what this client has already seen."""
+
+
+class KeyChecksumRemovedError(MetadataRollbackError):
+    """A ``keyChecksums`` entry seen before has disappeared (key history truncated)."""
+
+
+class CounterRollbackError(MetadataRollbackError):
+    """The metadata ``counter`` is below the highest counter seen for this folder."""
+
+
+class PlaintextInEncryptedFolderError(IntegrityError):
+    """A folder known to be end-to-end encrypted is reported as not encrypted."""
+
+
+class DowngradeError(IntegrityError):
+    """A folder known to use metadata 2.x is served in an older format (or 1.2 without checksum)."""
+
+
+class V1ChecksumError(IntegrityError):
+    """A metadata 1.2 ``checksum`` does not match the mnemonic, file ids and metadata key."""
+
+
+__all__ = [
+    "CertificateError",
+    "CertificateKeyMismatchError",
+    "CertificateNotIssuedByServerError",
+    "CertificateNotValidNowError",
+    "CertificateUserMismatchError",
+    "CounterRollbackError",
+    "DecryptionError",
+    "DowngradeError",
+    "E2EEError",
+    "FormatError",
+    "IntegrityError",
+    "KeyChecksumMissingError",
+    "KeyChecksumRemovedError",
+    "KeyMismatchError",
+    "KeyUnwrapError",
+    "MalformedMetadataError",
+    "MetadataRollbackError",
+    "MetadataSignatureError",
+    "MissingKeyMaterialError",
+    "OwnEntryMissingError",
+    "PlaintextInEncryptedFolderError",
+    "SignerNotRootUserError",
+    "TagMismatchError",
+    "TruncatedCiphertextError",
+    "UnsupportedVersionError",
+    "V1ChecksumError",
+    "WrongMnemonic",
+]
