@@ -105,7 +105,12 @@ def _encrypt_folder_metadata_from_parts(
 
 
 def decrypt_folder_metadata(blob: EncryptedBlob, metadata_key: bytes) -> FolderMetadata:
-    return parse_folder_metadata(_open(metadata_key, blob, "metadata"))
+    return parse_folder_metadata(decrypt_metadata_json(blob, metadata_key))
+
+
+def decrypt_metadata_json(blob: EncryptedBlob, metadata_key: bytes) -> Any:
+    """The decrypted inner document as parsed JSON, before any normalisation."""
+    return _open(metadata_key, blob, "metadata")
 
 
 # --- v2 outer documents --------------------------------------------------------------------
@@ -265,14 +270,18 @@ def verify_v1_checksum(document: MetadataDocumentV1, mnemonic: str) -> None:
         raise V1ChecksumError("metadata 1.2 checksum does not match")
 
 
-def decrypt_v1_file_record(record: V1FileRecord, metadata_key: bytes) -> FileEntry:
-    """Open one encrypted v1 entry: AES-GCM over base64(JSON {key, filename, mimetype})."""
+def decrypt_v1_file_json(record: V1FileRecord, metadata_key: bytes) -> Any:
+    """The decrypted JSON of one v1 entry: AES-GCM over base64(JSON {key, filename, mimetype})."""
     plaintext = decrypt(FileSecret(metadata_key, record.encrypted_iv), record.encrypted)
     try:
         text = base64.b64decode(plaintext, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise MalformedMetadataError("v1 file entry: not base64 JSON") from exc
-    obj = loads_json(text, "v1 file entry")
+    return loads_json(text, "v1 file entry")
+
+
+def decrypt_v1_file_record(record: V1FileRecord, metadata_key: bytes) -> FileEntry:
+    obj = decrypt_v1_file_json(record, metadata_key)
     if not isinstance(obj, dict) or not isinstance(obj.get("filename"), str):
         raise MalformedMetadataError("v1 file entry: expected an object with a filename")
     try:
