@@ -138,8 +138,13 @@ def offline() -> None:
 
 
 @offline.command("unwrap-key", cls=OfflineCommand)
-@click.option("--encrypted-key", "encrypted_key", type=_in_file, required=True,
-              help="The wrapped private key (ct|iv|salt) as stored on the server.")
+@click.option(
+    "--encrypted-key",
+    "encrypted_key",
+    type=_in_file,
+    required=True,
+    help="The wrapped private key (ct|iv|salt) as stored on the server.",
+)
 @click.option("--mnemonic", help="The 12 words, quoted.")
 @click.option("--mnemonic-file", type=_in_file, help="A file holding the 12 words.")
 @_report_errors
@@ -153,17 +158,37 @@ def unwrap_key(encrypted_key: Path, mnemonic: str | None, mnemonic_file: Path | 
 
 
 @offline.command("decrypt-metadata", cls=OfflineCommand)
-@click.option("--metadata", "metadata_file", type=_in_file, required=True,
-              help="Metadata JSON, bare or as the OCS response.")
-@click.option("--private-key", "private_key_file", type=_in_file,
-              help="PEM (or base64 DER) private key of --user.")
+@click.option(
+    "--metadata",
+    "metadata_file",
+    type=_in_file,
+    required=True,
+    help="Metadata JSON, bare or as the OCS response.",
+)
+@click.option(
+    "--private-key",
+    "private_key_file",
+    type=_in_file,
+    help="PEM (or base64 DER) private key of --user.",
+)
 @click.option("--user", "user_id", help="User id whose users entry to open.")
-@click.option("--signature", "signature_file", type=_in_file,
-              help="The X-NC-E2EE-SIGNATURE value (base64 CMS).")
-@click.option("--server-key", "server_key_file", type=_in_file,
-              help="The server public key (GET /server-key).")
-@click.option("--metadata-key", "metadata_key_hex",
-              help="Hex metadata key: opens sub-folders and v1 entries without RSA.")
+@click.option(
+    "--signature",
+    "signature_file",
+    type=_in_file,
+    help="The X-NC-E2EE-SIGNATURE value (base64 CMS).",
+)
+@click.option(
+    "--server-key",
+    "server_key_file",
+    type=_in_file,
+    help="The server public key (GET /server-key).",
+)
+@click.option(
+    "--metadata-key",
+    "metadata_key_hex",
+    help="Hex metadata key: opens sub-folders and v1 entries without RSA.",
+)
 @_report_errors
 def decrypt_metadata(
     metadata_file: Path,
@@ -179,15 +204,22 @@ def decrypt_metadata(
     metadata_key = _parse_metadata_key(metadata_key_hex)
     if metadata_key is None and (private_key_file is None or user_id is None):
         _usage("give --private-key and --user, or --metadata-key")
-    private_key = crypto.load_private_key(_read_text(private_key_file)) if private_key_file else None
+    private_key = None
+    if private_key_file is not None:
+        private_key = crypto.load_private_key(_read_text(private_key_file))
     document = parse_metadata_document(unwrap_ocs_metadata(metadata_file.read_bytes()))
     if isinstance(document, MetadataDocumentV1):
         _print_json(_open_v1(document, private_key, metadata_key))
         return
     if signature_file is not None and server_key_file is not None:
-        server_key = crypto.load_public_key(_read_text(server_key_file))
-        signature = _read_text(signature_file)
-        metadata_key = _verify_v2(document, signature, server_key, private_key, user_id, metadata_key)
+        metadata_key = _verify_v2(
+            document,
+            signature=_read_text(signature_file),
+            server_key=crypto.load_public_key(_read_text(server_key_file)),
+            private_key=private_key,
+            user_id=user_id,
+            metadata_key=metadata_key,
+        )
     if metadata_key is None:
         assert private_key is not None and user_id is not None
         metadata_key = crypto.unwrap_metadata_key(document, user_id, private_key)
@@ -208,6 +240,7 @@ def _parse_metadata_key(value: str | None) -> bytes | None:
 
 def _verify_v2(
     document: MetadataDocumentV2,
+    *,
     signature: str,
     server_key: Any,
     private_key: Any,
@@ -253,14 +286,23 @@ def _open_v1(
 
 
 @offline.command("decrypt-file", cls=OfflineCommand)
-@click.option("--blob", "blob_file", type=_in_file, required=True,
-              help="The encrypted file as stored on WebDAV (ct‖tag).")
+@click.option(
+    "--blob",
+    "blob_file",
+    type=_in_file,
+    required=True,
+    help="The encrypted file as stored on WebDAV (ct‖tag).",
+)
 @click.option("--key", required=True, help="Base64 file key (from metadata).")
 @click.option("--nonce", required=True, help="Base64 nonce (from metadata).")
 @click.option("--tag", help="Base64 authenticationTag from metadata, checked against the blob.")
-@click.option("--out", "out_file", required=True,
-              type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Where to write the plaintext; written only if the tag verifies.")
+@click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Where to write the plaintext; written only if the tag verifies.",
+)
 @_report_errors
 def decrypt_file(blob_file: Path, key: str, nonce: str, tag: str | None, out_file: Path) -> None:
     """Decrypt one file blob, streaming, releasing it only after the tag verifies."""
@@ -286,5 +328,7 @@ def verify_certificate(certificate_file: Path, server_key_file: Path, user_id: s
     crypto.verify_certificate(
         cert, server_public_key=server_key, user_id=user_id, now=datetime.now(UTC)
     )
-    click.echo(f"ok: certificate of {user_id} is issued by the server key, valid until "
-               f"{cert.not_after:%Y-%m-%d}")
+    click.echo(
+        f"ok: certificate of {user_id} is issued by the server key, valid until "
+        f"{cert.not_after:%Y-%m-%d}"
+    )

@@ -170,7 +170,8 @@ def test_android_filedrop_entry_opens(vectors):
     # The exact decrypted bytes, through the raw path.
     key = crypto.rsa_unwrap(private_key, entry.recipients[0].encrypted_filedrop_key)
     exact = vectors.bytes(folder, "filedrop-entry.decrypted.exact-bytes.txt")
-    assert json.dumps(decrypt_metadata_json(entry.blob, key), separators=(",", ":")).encode() == exact
+    decrypted = decrypt_metadata_json(entry.blob, key)
+    assert json.dumps(decrypted, separators=(",", ":")).encode() == exact
 
 
 # --- v2-android-signed-metadata --------------------------------------------------------------
@@ -181,9 +182,10 @@ def test_android_signature_verifies_over_sorted_json_only(vectors):
     doc = protocol.parse_metadata_document(vectors.text(folder, "metadata.json"))
     assert len(doc.metadata.nonce) == 12
     signature = vectors.text(folder, "metadata.signature.b64")
-    assert protocol.signed_content(doc.source).decode() == vectors.text(
-        folder, "signed-content.DERIVED.txt"
-    ).strip()
+    assert (
+        protocol.signed_content(doc.source).decode()
+        == vectors.text(folder, "signed-content.DERIVED.txt").strip()
+    )
     signer = crypto.verify_metadata_signature(doc.source, signature)
     assert signer.common_name == "admin"
     assert signer.serial_number == 0
