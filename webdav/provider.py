@@ -1,0 +1,444 @@
+"""A WsgiDAV provider over the node tree. Resources are thin: they parse, ask the write gate,
+call one service or selector, and render. Nothing here touches the filesystem directly."""
+
+from __future__ import annotations
+
+import contextlib
+import mimetypes
+from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from wsgidav import util
+from wsgidav.dav_error import (
+    HTTP_BAD_REQUEST,
+    HTTP_CONFLICT,
+    HTTP_FORBIDDEN,
+    HTTP_NOT_FOUND,
+    DAVError,
+)
+from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
+
+from server.accounts.models import User
+from server.files import selectors, services
+from server.files.errors import FilesError, NodeNotFound
+from server.files.ids import oc_id
+from server.files.models import Node
+
+from .auth import USER_KEY
+from .gates import GateRefused, Operation, WriteIntent, gate_write
+from .properties import property_names, property_value
+
+# Per-request state in the environ: headers to add to a 2xx answer, a status to use instead
+# of WsgiDAV's (it answers 204 to every natively handled MOVE/COPY), the user's root.
+EXTRA_HEADERS_KEY = "e2ee.response_headers"
+STATUS_KEY = "e2ee.status"
+ROOT_KEY = "e2ee.root"
+
+_MTIME_PROPS = ("{DAV:}lastmodified", "{DAV:}getlastmodified")
+
+
+@contextlib.contextmanager
+def dav_errors() -> Iterator[None]:
+    """Service and gate errors become the HTTP status they name."""
+    try:
+        yield
+    except FilesError as exc:
+        raise DAVError(exc.status, str(exc)) from exc
+    except GateRefused as exc:
+        raise DAVError(exc.status, exc.message) from exc
+
+
+def _user(environ: dict[str, Any]) -> User:
+    user = environ.get(USER_KEY)
+    if user is None:  # the authenticator runs first; this is a wiring error
+        raise DAVError(HTTP_FORBIDDEN)
+    return user
+
+
+def _root(environ: dict[str, Any]) -> Node:
+    if ROOT_KEY not in environ:
+        environ[ROOT_KEY] = services.node_root_get_or_create(user=_user(environ))
+    return environ[ROOT_KEY]
+
+
+def _parse_mtime(value: str) -> int:
+    """X-OC-MTime and PROPPATCH lastmodified: unix seconds (maybe with a fraction), or an
+    HTTP date."""
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            return int(parsedate_to_datetime(value).timestamp())
+        except (TypeError, ValueError):
+            raise DAVError(HTTP_BAD_REQUEST, "invalid modification time") from None
+    if not 0 <= seconds < 2**41:
+        raise DAVError(HTTP_BAD_REQUEST, "invalid modification time")
+    return int(seconds)
+
+
+def _header_mtime(environ: dict[str, Any]) -> int | None:
+    value = environ.get("HTTP_X_OC_MTIME")
+    return None if value is None else _parse_mtime(value)
+
+
+def _node_headers(environ: dict[str, Any], node: Node, *, mtime_accepted: bool = False) -> None:
+    headers: list[tuple[str, str]] = environ.setdefault(EXTRA_HEADERS_KEY, [])
+    headers += [("OC-FileId", oc_id(node.id)), ("OC-ETag", f'"{node.etag}"')]
+    if mtime_accepted:
+        headers.append(("X-OC-MTime", "accepted"))
+
+
+def _gate(environ: dict[str, Any], operation: Operation, *, parent: Node, name: str,
+          node: Node | None) -> WriteIntent:
+    with dav_errors():
+        return gate_write(WriteIntent(operation=operation, user=_user(environ), parent=parent,
+                                      name=name, node=node, environ=environ))
+
+
+class _NodeResource:
+    """What files and folders share. Mixed in before WsgiDAV's resource classes."""
+
+    node: Node
+    path: str
+    environ: dict[str, Any]
+    provider: NodeProvider
+    is_collection: bool
+
+    def get_etag(self) -> str:
+        return self.node.etag
+
+    def support_etag(self) -> bool:
+        return True
+
+    def get_last_modified(self) -> float:
+        return float(self.node.mtime)
+
+    def get_creation_date(self) -> float:
+        return self.node.created_at.timestamp()
+
+    def get_display_name(self) -> str:
+        return self.node.name
+
+    def prevent_locking(self) -> bool:
+        return True
+
+    # --- properties ---
+
+    def get_property_names(self, *, is_allprop: bool) -> list[str]:
+        names = super().get_property_names(is_allprop=is_allprop)  # type: ignore[misc]
+        return names + property_names(self.node)
+
+    def get_property_value(self, name: str) -> object:
+        if name == "{DAV:}getetag":
+            # Nextcloud sends the quoted form in PROPFIND; clients compare it as is.
+            return f'"{self.node.etag}"'
+        value = property_value(self.node, name)
+        if value is not None:
+            return value
+        if name == "{DAV:}quota-used-bytes" and self.node.is_dir:
+            return str(self.node.size)
+        if name == "{DAV:}quota-available-bytes" and self.node.is_dir:
+            return "-3"  # Nextcloud's "unlimited"
+        return super().get_property_value(name)  # type: ignore[misc]
+
+    def set_property_value(self, name: str, value: Any, *, dry_run: bool = False) -> None:
+        if name not in _MTIME_PROPS:
+            raise DAVError(HTTP_FORBIDDEN, "only the modification time can be changed")
+        if value is None:
+            return  # removing the modification time is meaningless; a no-op like Nextcloud
+        mtime = _parse_mtime(value.text or "")
+        if dry_run:
+            return
+        intent = self._gate("proppatch", parent=self._parent_or_self(), name=self.node.name,
+                            node=self.node)
+        with dav_errors():
+            self.node = services.node_set_mtime(user=intent.user, node=self.node, mtime=mtime)
+
+    # --- delete, move, copy: always handled natively, in one transaction each ---
+
+    def _gate(self, operation: Operation, *, parent: Node, name: str,
+              node: Node | None) -> WriteIntent:
+        return _gate(self.environ, operation, parent=parent, name=name, node=node)
+
+    def _parent_or_self(self) -> Node:
+        return self.node.parent if self.node.parent_id is not None else self.node  # type: ignore[return-value]
+
+    def handle_delete(self) -> bool:
+        if self.node.is_root:
+            raise DAVError(HTTP_FORBIDDEN, "the root folder cannot be deleted")
+        intent = self._gate("delete", parent=self._parent_or_self(), name=self.node.name,
+                            node=self.node)
+        with dav_errors():
+            if intent.operation == "move":
+                # A gate may turn a delete into a move (E2EE: "<name>.e2e-to-delete").
+                services.node_move(user=intent.user, node=self.node, new_parent=intent.parent,
+                                   new_name=intent.name, overwrite=True)
+            else:
+                services.node_delete(user=intent.user, node=self.node)
+        return True
+
+    def support_recursive_delete(self) -> bool:
+        return True
+
+    def delete(self) -> None:
+        self.handle_delete()
+
+    def _destination(self, dest_path: str) -> tuple[Node, str]:
+        parent_res = self.provider.get_resource_inst(util.get_uri_parent(dest_path) or "/",
+                                                     self.environ)
+        if not isinstance(parent_res, DirResource):
+            raise DAVError(HTTP_CONFLICT, "the destination folder does not exist")
+        return parent_res.node, util.get_uri_name(dest_path)
+
+    def _place(self, operation: Operation, dest_path: str) -> bool:
+        parent, name = self._destination(dest_path)
+        intent = self._gate(operation, parent=parent, name=name, node=self.node)
+        overwrite = self.environ.get("HTTP_OVERWRITE", "T") == "T"
+        place = services.node_move if operation == "move" else services.node_copy
+        with dav_errors():
+            result = place(user=intent.user, node=self.node, new_parent=intent.parent,
+                           new_name=intent.name, overwrite=overwrite)
+        _node_headers(self.environ, result.node)
+        self.environ[STATUS_KEY] = "204 No Content" if result.replaced else "201 Created"
+        return True
+
+    def handle_move(self, dest_path: str) -> bool:
+        return self._place("move", dest_path)
+
+    def handle_copy(self, dest_path: str, *, depth_infinity: bool) -> bool:
+        if self.node.is_dir and not depth_infinity:
+            # COPY with Depth 0 of a folder: an empty folder at the destination.
+            parent, name = self._destination(dest_path)
+            intent = self._gate("mkcol", parent=parent, name=name, node=None)
+            with dav_errors():
+                existing = Node.objects.filter(parent=intent.parent, name=intent.name).first()
+                if existing is not None:
+                    if self.environ.get("HTTP_OVERWRITE", "T") != "T":
+                        raise DAVError(412)
+                    services.node_delete(user=intent.user, node=existing)
+                created = services.node_create_dir(user=intent.user, parent=intent.parent,
+                                                   name=intent.name, mtime=self.node.mtime)
+            _node_headers(self.environ, created)
+            self.environ[STATUS_KEY] = "204 No Content" if existing else "201 Created"
+            return True
+        return self._place("copy", dest_path)
+
+
+class DirResource(_NodeResource, DAVCollection):
+    def __init__(self, path: str, environ: dict[str, Any], node: Node) -> None:
+        DAVCollection.__init__(self, path, environ)
+        self.node = node
+
+    def get_member_names(self) -> list[str]:
+        return [child.name for child in self._children()]
+
+    def get_member(self, name: str) -> _NodeResource | None:
+        child = Node.objects.filter(parent=self.node, name=name).first()
+        return None if child is None else _resource(util.join_uri(self.path, name),
+                                                     self.environ, child)
+
+    def get_member_list(self) -> list[_NodeResource]:
+        # One query for the whole listing (PROPFIND Depth 1), not one per member.
+        return [_resource(util.join_uri(self.path, child.name), self.environ, child)
+                for child in self._children()]
+
+    def _children(self) -> list[Node]:
+        with dav_errors():
+            return selectors.node_children(user=_user(self.environ), node=self.node)
+
+    def get_used_bytes(self) -> int:
+        return self.node.size
+
+    def get_available_bytes(self) -> int:
+        return -3
+
+    def create_empty_resource(self, name: str) -> PendingFileResource:
+        # Nothing is stored yet: the row appears only when the upload commits.
+        return PendingFileResource(util.join_uri(self.path, name), self.environ,
+                                   parent=self.node, name=name)
+
+    def create_collection(self, name: str) -> None:
+        mtime = _header_mtime(self.environ)
+        intent = self._gate("mkcol", parent=self.node, name=name, node=None)
+        with dav_errors():
+            node = services.node_create_dir(user=intent.user, parent=intent.parent,
+                                            name=intent.name, mtime=mtime)
+        _node_headers(self.environ, node, mtime_accepted=mtime is not None)
+
+    def support_recursive_move(self, dest_path: str) -> bool:
+        return True
+
+
+class _UploadStream:
+    """What WsgiDAV's PUT writes the body into; close() is a no-op, end_write decides."""
+
+    def __init__(self, upload: services.FileUpload) -> None:
+        self.write = upload.write
+
+    def close(self) -> None:
+        pass
+
+
+class _Writable:
+    """PUT support for an existing file or a name that does not exist yet."""
+
+    environ: dict[str, Any]
+    _upload: services.FileUpload | None
+    _mtime: int | None
+
+    def _begin(self, *, parent: Node, name: str, existing: Node | None) -> _UploadStream:
+        self._upload = None
+        self._mtime = _header_mtime(self.environ)
+        intent = _gate(self.environ, "put", parent=parent, name=name, node=existing)
+        chunked = "chunked" in self.environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        with dav_errors():
+            self._upload = services.file_upload_begin(
+                user=intent.user, parent=intent.parent, name=intent.name,
+                expected_size=None if chunked else util.get_content_length(self.environ),
+                mtime=self._mtime, checksum=self.environ.get("HTTP_OC_CHECKSUM") or None,
+            )
+        return _UploadStream(self._upload)
+
+    def _end(self, *, with_errors: bool) -> Node | None:
+        upload, self._upload = self._upload, None
+        if upload is None:
+            return None
+        if with_errors:
+            upload.abort()
+            return None
+        with dav_errors():
+            node = upload.commit().node
+        _node_headers(self.environ, node, mtime_accepted=self._mtime is not None)
+        return node
+
+
+class FileResource(_Writable, _NodeResource, DAVNonCollection):
+    def __init__(self, path: str, environ: dict[str, Any], node: Node) -> None:
+        DAVNonCollection.__init__(self, path, environ)
+        self.node = node
+        self._upload = None
+
+    def get_content_length(self) -> int:
+        return self.node.size
+
+    def get_content_type(self) -> str:
+        return mimetypes.guess_type(self.node.name)[0] or "application/octet-stream"
+
+    def get_content(self) -> Any:
+        with dav_errors():
+            return selectors.file_open(user=_user(self.environ), node=self.node)
+
+    def support_ranges(self) -> bool:
+        return True
+
+    def finalize_headers(self, environ: dict[str, Any], response_headers: list) -> None:
+        response_headers += [("OC-FileId", oc_id(self.node.id)),
+                             ("OC-ETag", f'"{self.node.etag}"')]
+        if self.node.checksum:
+            response_headers.append(("OC-Checksum", self.node.checksum))
+
+    def begin_write(self, *, content_type: str | None = None) -> _UploadStream:
+        assert self.node.parent is not None
+        return self._begin(parent=self.node.parent, name=self.node.name, existing=self.node)
+
+    def end_write(self, *, with_errors: bool) -> None:
+        node = self._end(with_errors=with_errors)
+        if node is not None:
+            self.node = node
+
+
+class PendingFileResource(_Writable, DAVNonCollection):
+    """A PUT target that does not exist yet. It has no row until its upload commits."""
+
+    def __init__(self, path: str, environ: dict[str, Any], *, parent: Node, name: str) -> None:
+        DAVNonCollection.__init__(self, path, environ)
+        self.parent, self.name = parent, name
+        self.node: Node | None = None
+        self._upload = None
+
+    def get_content_length(self) -> int:
+        return 0 if self.node is None else self.node.size
+
+    def get_content_type(self) -> str:
+        return "application/octet-stream"
+
+    def get_content(self) -> Any:
+        raise DAVError(HTTP_NOT_FOUND)
+
+    def get_etag(self) -> str | None:
+        return None if self.node is None else self.node.etag
+
+    def support_etag(self) -> bool:
+        return True
+
+    def get_last_modified(self) -> float | None:
+        return None if self.node is None else float(self.node.mtime)
+
+    def prevent_locking(self) -> bool:
+        return True
+
+    def begin_write(self, *, content_type: str | None = None) -> _UploadStream:
+        return self._begin(parent=self.parent, name=self.name, existing=None)
+
+    def end_write(self, *, with_errors: bool) -> None:
+        self.node = self._end(with_errors=with_errors)
+
+
+def _resource(path: str, environ: dict[str, Any], node: Node) -> _NodeResource:
+    if node.is_dir:
+        return DirResource(path, environ, node)
+    return FileResource(path, environ, node)
+
+
+class NodeProvider(DAVProvider):
+    """One user's tree. With `uid_in_path` the first path segment must be the authenticated
+    user's id (/remote.php/dav/files/<uid>/...); without it the path starts at the user's root
+    (/remote.php/webdav/...). Any other user's path is answered like a missing one."""
+
+    def __init__(self, *, uid_in_path: bool) -> None:
+        super().__init__()
+        self.uid_in_path = uid_in_path
+
+    def __repr__(self) -> str:
+        return f"NodeProvider(uid_in_path={self.uid_in_path})"
+
+    def _names(self, path: str, environ: dict[str, Any]) -> list[str] | None:
+        """The names below the user's root, or None if the path is outside the user's tree."""
+        parts = [p for p in path.split("/") if p]
+        if self.uid_in_path:
+            if not parts or parts[0] != _user(environ).username:
+                return None
+            parts = parts[1:]
+        return parts
+
+    def get_resource_inst(self, path: str, environ: dict[str, Any]) -> _NodeResource | None:
+        names = self._names(path, environ)
+        if names is None:
+            return None
+        root = _root(environ)
+        try:
+            node = selectors.node_get_by_path(user=_user(environ), root=root, parts=names)
+        except NodeNotFound:
+            return None
+        return _resource(path, environ, node)
+
+    def custom_request_handler(self, environ, start_response, default_handler):  # type: ignore[no-untyped-def]
+        method = environ["REQUEST_METHOD"]
+        if method != "OPTIONS" and self._names(environ["PATH_INFO"], environ) is None:
+            # Someone else's tree (or the bare /files/ collection): no method may tell whether
+            # anything exists there, not even PUT's usual 409 for a missing parent.
+            raise DAVError(HTTP_NOT_FOUND)
+        if method == "PROPFIND" and environ.get("HTTP_DEPTH") not in ("0", "1"):
+            # Like Nextcloud (Sabre without propfind-depth-infinity): infinity means 1.
+            environ["HTTP_DEPTH"] = "1"
+        environ[EXTRA_HEADERS_KEY] = []
+
+        def start(status: str, headers: list, exc_info: Any = None) -> Any:
+            if status.startswith("2"):
+                status = environ.get(STATUS_KEY) or status
+                headers = list(headers) + environ[EXTRA_HEADERS_KEY]
+            return start_response(status, headers, exc_info)
+
+        return default_handler(environ, start)
