@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 from xml.sax.saxutils import escape
 
-from rest_framework import exceptions, status
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,8 +30,12 @@ class OCSXMLRenderer(BaseRenderer):
     format = "xml"
     charset = "utf-8"
 
-    def render(self, data: Any, accepted_media_type: str | None = None,
-               renderer_context: dict | None = None) -> bytes:
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: dict | None = None,
+    ) -> bytes:
         return ('<?xml version="1.0"?>\n' + _xml_element("ocs", data["ocs"])).encode()
 
 
@@ -87,9 +90,12 @@ class OCSView(APIView):
             if response.status_code >= 400:
                 message = message or _error_message(data)
                 data = {"message": message}
-            body, sent = envelope(data=data if data is not None else [],
-                                  http_status=response.status_code,
-                                  message=message or "OK", v1=is_ocs_v1(request))
+            body, sent = envelope(
+                data=data if data is not None else [],
+                http_status=response.status_code,
+                message=message or "OK",
+                v1=is_ocs_v1(request),
+            )
             response.data, response.status_code = body, sent
             response.ocs_wrapped = True
         return super().finalize_response(request, response, *args, **kwargs)
@@ -101,11 +107,3 @@ def _error_message(data: Any) -> str:
         if detail:
             return str(detail)
     return "Request failed"
-
-
-class OCSError(exceptions.APIException):
-    """An error that knows its OCS/HTTP status; raise it from services and views."""
-
-    def __init__(self, message: str, http_status: int = status.HTTP_400_BAD_REQUEST):
-        super().__init__(detail=message)
-        self.status_code = http_status

@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "server.core",
     "server.accounts",
     "server.files",
+    "server.certificates",
+    "server.e2ee",
 ]
 
 MIDDLEWARE = [
@@ -110,7 +112,9 @@ STORAGES = {
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["server.accounts.authentication.BasicAppPasswordAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "server.accounts.authentication.BasicAppPasswordAuthentication"
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -132,6 +136,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 E2EE_PRODUCT_NAME = env.str("E2EE_PRODUCT_NAME", default="e2ee-stack")
 # The Nextcloud version we speak for; clients gate features on it.
 E2EE_NEXTCLOUD_VERSION = (31, 0, 0, 0)
+# The software CA key (embedded default); the HSM backend keeps it in a PKCS#11 token instead.
+E2EE_CA_KEY_FILE = env.str("E2EE_CA_KEY_FILE", default=str(DATA_DIR / "keys" / "ca.key.pem"))
 WEBDAV_BLOCK_SIZE = env.int("WEBDAV_BLOCK_SIZE", default=1024 * 1024)
 
 LOGGING = {

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from server.accounts.api import CapabilitiesView, CurrentUserView, status_php
 
@@ -10,5 +10,6 @@ urlpatterns = [
     path("status.php", status_php),
     re_path(OCS + r"cloud/capabilities/?$", CapabilitiesView.as_view()),
     re_path(OCS + r"cloud/user/?$", CurrentUserView.as_view()),
+    path("", include("server.e2ee.urls")),
     path("admin/", admin.site.urls),
 ]

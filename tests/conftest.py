@@ -35,12 +35,14 @@ def wsgi_client(db):
     Like Django's own test client, keep the test's connection open across requests: the handler
     would otherwise close it when a request ends and lose the test transaction."""
     from django.core.signals import request_finished, request_started
+    from django.core.wsgi import get_wsgi_application
     from django.db import close_old_connections
 
-    from django.core.wsgi import get_wsgi_application; application = get_wsgi_application()
+    application = get_wsgi_application()
 
-    with httpx.Client(transport=httpx.WSGITransport(app=application),
-                      base_url="http://testserver") as client:
+    with httpx.Client(
+        transport=httpx.WSGITransport(app=application), base_url="http://testserver"
+    ) as client:
         request_started.disconnect(close_old_connections)
         request_finished.disconnect(close_old_connections)
         try:

@@ -40,7 +40,11 @@ class AppPasswordAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "name")
 
     def get_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return ("user", "name") if obj is None else ("user", "name", "hint", "created_at", "last_used_at")
+        return (
+            ("user", "name")
+            if obj is None
+            else ("user", "name", "hint", "created_at", "last_used_at")
+        )
 
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
         return () if obj is None else ("user", "hint", "created_at", "last_used_at")

@@ -13,16 +13,18 @@ from .capabilities import capabilities_for, version_info
 
 def status_php(request) -> JsonResponse:  # type: ignore[no-untyped-def]
     info = version_info()
-    return JsonResponse({
-        "installed": True,
-        "maintenance": False,
-        "needsDbUpgrade": False,
-        "version": ".".join(str(n) for n in settings.E2EE_NEXTCLOUD_VERSION),
-        "versionstring": info["string"],
-        "edition": "",
-        "productname": settings.E2EE_PRODUCT_NAME,
-        "extendedSupport": False,
-    })
+    return JsonResponse(
+        {
+            "installed": True,
+            "maintenance": False,
+            "needsDbUpgrade": False,
+            "version": ".".join(str(n) for n in settings.E2EE_NEXTCLOUD_VERSION),
+            "versionstring": info["string"],
+            "edition": "",
+            "productname": settings.E2EE_PRODUCT_NAME,
+            "extendedSupport": False,
+        }
+    )
 
 
 class CapabilitiesView(OCSView):
@@ -41,14 +43,16 @@ class CapabilitiesView(OCSView):
 class CurrentUserView(OCSView):
     def get(self, request: Request) -> Response:
         user = request.user
-        return Response({
-            "enabled": user.is_active,
-            "id": user.username,
-            "display-name": user.display_name,
-            "displayname": user.display_name,
-            "email": user.email or None,
-            "groups": [],
-            "language": "en",
-            "locale": "",
-            "quota": {"free": -3, "used": 0, "total": -3, "relative": 0, "quota": -3},
-        })
+        return Response(
+            {
+                "enabled": user.is_active,
+                "id": user.username,
+                "display-name": user.display_name,
+                "displayname": user.display_name,
+                "email": user.email or None,
+                "groups": [],
+                "language": "en",
+                "locale": "",
+                "quota": {"free": -3, "used": 0, "total": -3, "relative": 0, "quota": -3},
+            }
+        )

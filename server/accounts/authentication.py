@@ -6,7 +6,7 @@ import logging
 
 from rest_framework import authentication, exceptions
 
-from .services import authenticate_basic
+from .services import credentials_check
 
 log = logging.getLogger(__name__)
 REALM = 'Basic realm="e2ee-stack", charset="UTF-8"'
@@ -36,11 +36,11 @@ class BasicAppPasswordAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(str(exc)) from None
         if credentials is None:
             return None
-        user = authenticate_basic(username=credentials[0], password=credentials[1])
-        if user is None:
+        checked = credentials_check(username=credentials[0], password=credentials[1])
+        if checked is None:
             log.info("failed login for a user id from %s", request.META.get("REMOTE_ADDR"))
             raise exceptions.AuthenticationFailed("Invalid user id or password")
-        return user, None
+        return checked.user, checked
 
     def authenticate_header(self, request) -> str:  # type: ignore[no-untyped-def]
         return REALM

@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import secrets
 import string
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -55,7 +56,14 @@ def _account_password_ok(user: User, password: str) -> bool:
     return False
 
 
-def authenticate_basic(*, username: str, password: str) -> User | None:
+@dataclass(frozen=True)
+class Authenticated:
+    user: User
+    # "app-password" or "account-password": deleting keys needs the account password itself.
+    via: str
+
+
+def credentials_check(*, username: str, password: str) -> Authenticated | None:
     """The one credential check for OCS and WebDAV: an app password or the account password."""
     user = get_user_model().objects.filter(username=username, is_active=True).first()
     if user is None:
@@ -67,7 +75,12 @@ def authenticate_basic(*, username: str, password: str) -> User | None:
         now = timezone.now()
         if record.last_used_at is None or now - record.last_used_at > timedelta(minutes=1):
             AppPassword.objects.filter(pk=record.pk).update(last_used_at=now)
-        return user
+        return Authenticated(user, "app-password")
     if _account_password_ok(user, password):
-        return user
+        return Authenticated(user, "account-password")
     return None
+
+
+def authenticate_basic(*, username: str, password: str) -> User | None:
+    checked = credentials_check(username=username, password=password)
+    return checked.user if checked else None

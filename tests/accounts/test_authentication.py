@@ -32,10 +32,14 @@ def test_malformed_basic_header_is_401(wsgi_client, db):
     response = wsgi_client.get(USER_URL, headers={"Authorization": "Basic !!!not-base64"})
     assert response.status_code == 401
     no_colon = base64.b64encode(b"alice").decode()
-    assert wsgi_client.get(USER_URL, headers={"Authorization": f"Basic {no_colon}"}).status_code == 401
+    assert (
+        wsgi_client.get(USER_URL, headers={"Authorization": f"Basic {no_colon}"}).status_code == 401
+    )
 
 
-def test_app_password_authenticates_and_is_stored_only_as_digest(wsgi_client, make_user, app_password):
+def test_app_password_authenticates_and_is_stored_only_as_digest(
+    wsgi_client, make_user, app_password
+):
     user = make_user("alice", PASSWORD)
     clear = app_password(user)
     assert len(clear) == 29 and clear.count("-") == 4
@@ -97,10 +101,16 @@ def test_useradd_command(wsgi_client, db, tmp_path):
     secret = tmp_path / "pw"
     secret.write_text("a long enough password\n")
     call_command("useradd", "carol", "--password-file", str(secret), stderr=io.StringIO())
-    assert wsgi_client.get(USER_URL, headers=basic_auth("carol", "a long enough password")).status_code == 200
+    assert (
+        wsgi_client.get(USER_URL, headers=basic_auth("carol", "a long enough password")).status_code
+        == 200
+    )
     out = io.StringIO()
     call_command("useradd", "dave", stdout=out, stderr=io.StringIO())
-    assert wsgi_client.get(USER_URL, headers=basic_auth("dave", out.getvalue().strip())).status_code == 200
+    assert (
+        wsgi_client.get(USER_URL, headers=basic_auth("dave", out.getvalue().strip())).status_code
+        == 200
+    )
     with pytest.raises(CommandError, match="already exists"):
         call_command("useradd", "dave", stderr=io.StringIO())
     with pytest.raises(CommandError, match="cannot contain"):

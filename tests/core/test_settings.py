@@ -17,11 +17,20 @@ PROBE = (
 
 
 def settings_in(env: dict[str, str]) -> dict:
-    clean = {k: v for k, v in os.environ.items()
-             if k not in {"SECRET_KEY", "DATABASE_URL", "ALLOWED_HOSTS", "CELERY_BROKER_URL"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DATABASE_URL", "ALLOWED_HOSTS", "CELERY_BROKER_URL"}
+    }
     clean.update(env, DJANGO_SETTINGS_MODULE="server.settings")
-    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=clean, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env=clean,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return json.loads(out)
 
 
@@ -48,12 +57,14 @@ def test_embedded_defaults_live_in_the_data_dir(tmp_path):
 
 
 def test_database_hosts_and_broker_from_environment(tmp_path):
-    got = settings_in({
-        "E2EE_DATA_DIR": str(tmp_path),
-        "DATABASE_URL": "postgres://e2ee@db.example:5432/e2ee",
-        "ALLOWED_HOSTS": "cloud.example,127.0.0.1",
-        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/3",
-    })
+    got = settings_in(
+        {
+            "E2EE_DATA_DIR": str(tmp_path),
+            "DATABASE_URL": "postgres://e2ee@db.example:5432/e2ee",
+            "ALLOWED_HOSTS": "cloud.example,127.0.0.1",
+            "CELERY_BROKER_URL": "redis://127.0.0.1:6379/3",
+        }
+    )
     assert got["engine"] == "django.db.backends.postgresql"
     assert got["db"] == "e2ee"
     assert got["hosts"] == ["cloud.example", "127.0.0.1"]

@@ -1,4 +1,3 @@
-
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 

@@ -6,7 +6,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
-    help = "Create a user. The password comes from --password-file, else a random one is printed once."
+    help = (
+        "Create a user. The password comes from --password-file, else a random one is printed once."
+    )
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument("uid", help="Nextcloud user id (login name)")
@@ -26,8 +28,12 @@ class Command(BaseCommand):
         if not password:
             raise CommandError("the password file is empty")
         User.objects.create_user(
-            username=uid, password=password, email=email, first_name=display_name,
-            is_staff=admin, is_superuser=admin,
+            username=uid,
+            password=password,
+            email=email,
+            first_name=display_name,
+            is_staff=admin,
+            is_superuser=admin,
         )
         self.stderr.write(f"created user {uid}")
         if generated:

@@ -26,11 +26,27 @@ class Command(BaseCommand):
         self._ensure_admin()
         self.stderr.write(f"serving on http://{bind}/ (data in {settings.DATA_DIR})")
         sys.stderr.flush()
-        os.execvp(sys.executable, [
-            sys.executable, "-m", "gunicorn", "server.wsgi:application",
-            "--bind", bind, "--workers", str(workers), "--worker-class", "gthread",
-            "--threads", "4", "--timeout", "300", "--access-logfile", "-",
-        ])
+        os.execvp(  # noqa: S606 - replace this process with gunicorn, arguments are ours
+            sys.executable,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "server.wsgi:application",
+                "--bind",
+                bind,
+                "--workers",
+                str(workers),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "4",
+                "--timeout",
+                "300",
+                "--access-logfile",
+                "-",
+            ],
+        )
 
     def _ensure_admin(self) -> None:
         User = get_user_model()
@@ -38,10 +54,15 @@ class Command(BaseCommand):
             return
         username = os.environ.get("E2EE_ADMIN_USER", "admin")
         password = os.environ.get("E2EE_ADMIN_PASSWORD", "")
-        User.objects.create_superuser(username=username, email="",
-                                      password=password or (generated := secrets.token_urlsafe(18)))
+        User.objects.create_superuser(
+            username=username,
+            email="",
+            password=password or (generated := secrets.token_urlsafe(18)),
+        )
         if password:
-            self.stderr.write(f"created admin {username!r} with the password from E2EE_ADMIN_PASSWORD")
+            self.stderr.write(
+                f"created admin {username!r} with the password from E2EE_ADMIN_PASSWORD"
+            )
         else:
             self.stderr.write(
                 f"created admin {username!r} with password: {generated}\n"
