@@ -35,10 +35,9 @@ def wsgi_client(db):
     Like Django's own test client, keep the test's connection open across requests: the handler
     would otherwise close it when a request ends and lose the test transaction."""
     from django.core.signals import request_finished, request_started
-    from django.core.wsgi import get_wsgi_application
     from django.db import close_old_connections
 
-    application = get_wsgi_application()
+    from server.wsgi import application
 
     with httpx.Client(
         transport=httpx.WSGITransport(app=application), base_url="http://testserver"
