@@ -541,7 +541,7 @@ def parse_metadata_v1(obj: object) -> MetadataDocumentV1:
         keys[0] = b64decode(key_text, "metadata.metadataKey")
     elif "metadataKeys" in meta:
         for index, value in _obj(meta["metadataKeys"], "metadata.metadataKeys").items():
-            if not index.isdigit():
+            if not (index.isascii() and index.isdigit()):
                 raise MalformedMetadataError("metadata.metadataKeys: non-numeric index")
             keys[int(index)] = b64decode(value, f"metadata.metadataKeys[{index}]")
     if not keys:
