@@ -180,7 +180,7 @@ class LocalBlobStore:
             if exc.errno != errno.ENOENT:
                 raise
 
-    def keys(self) -> set[str]:
+    def list_keys(self) -> set[str]:
         """Every committed blob key (for consistency checks and orphan sweeps)."""
         return {p.name for p in self.root.glob("??/??/*") if _KEY_RE.match(p.name)}
 

@@ -1,0 +1,79 @@
+"""In-process WebDAV fixtures: the real WSGI callable (server.wsgi.application) via httpx's
+WSGITransport, real files in a per-test blob dir, the test database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+
+from tests.live import live_stack  # noqa: F401 - the gunicorn fixture for this package
+
+PASSWORD = "correct horse battery staple"
+FILES = "/remote.php/dav/files"
+
+
+@pytest.fixture
+def blob_dir(settings, tmp_path: Path) -> Path:
+    settings.BLOB_DIR = tmp_path / "blobs"
+    return settings.BLOB_DIR
+
+
+def pep3333_path(app):  # type: ignore[no-untyped-def]
+    """httpx's WSGITransport puts the decoded path into PATH_INFO as a plain str; PEP 3333 (and
+    gunicorn) carry the UTF-8 bytes as latin-1 characters. Translate, so non-ASCII names reach
+    the app exactly as they do in production."""
+
+    def wrapped(environ, start_response):  # type: ignore[no-untyped-def]
+        environ["PATH_INFO"] = environ["PATH_INFO"].encode("utf-8").decode("latin-1")
+        return app(environ, start_response)
+
+    return wrapped
+
+
+@pytest.fixture
+def application(db, blob_dir):  # type: ignore[no-untyped-def]
+    from server.wsgi import application
+
+    # As django.test.Client does: the per-request signals must not close the connection that
+    # holds the test's transaction.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield pep3333_path(application)
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def dav_client(application) -> Iterator[Callable[..., httpx.Client]]:  # type: ignore[no-untyped-def]
+    """dav_client(uid, password) -> an httpx client with Basic auth (None: no credentials)."""
+    clients: list[httpx.Client] = []
+
+    def make(uid: str | None = None, password: str | None = None) -> httpx.Client:
+        auth = None if uid is None else (uid, password or PASSWORD)
+        client = httpx.Client(transport=httpx.WSGITransport(app=application),
+                              base_url="http://testserver", auth=auth)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def alice(make_user, dav_client):  # type: ignore[no-untyped-def]
+    make_user("alice", PASSWORD)
+    return dav_client("alice", PASSWORD)
+
+
+@pytest.fixture
+def bob(make_user, dav_client):  # type: ignore[no-untyped-def]
+    make_user("bob", PASSWORD)
+    return dav_client("bob", PASSWORD)
