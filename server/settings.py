@@ -132,12 +132,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     else {}
 )
 CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_BEAT_SCHEDULE = {
+    "e2ee-rollback-stale-locks": {"task": "e2ee.rollback_stale_locks", "schedule": 3600.0},
+}
 
 E2EE_PRODUCT_NAME = env.str("E2EE_PRODUCT_NAME", default="e2ee-stack")
 # The Nextcloud version we speak for; clients gate features on it.
 E2EE_NEXTCLOUD_VERSION = (31, 0, 0, 0)
 # The software CA key (embedded default); the HSM backend keeps it in a PKCS#11 token instead.
 E2EE_CA_KEY_FILE = env.str("E2EE_CA_KEY_FILE", default=str(DATA_DIR / "keys" / "ca.key.pem"))
+# Every WebDAV write asks these first (webdav.gates); the E2EE gate stages writes under locks.
+WEBDAV_WRITE_GATES = ["webdav.e2ee.e2ee_write_gate"]
 WEBDAV_BLOCK_SIZE = env.int("WEBDAV_BLOCK_SIZE", default=1024 * 1024)
 
 LOGGING = {

@@ -11,10 +11,10 @@ from hsm.signer import public_key_pem
 from server.certificates import selectors as certificate_selectors
 from server.certificates import services as certificate_services
 from server.certificates.signing import signer_get
-from server.errors import BadRequest, Forbidden, NotFound
+from server.errors import BadRequest, Forbidden, Locked, NotFound
 from server.ocs import OCSView
 
-from . import keys
+from . import folders, keys, locks, metadata
 from .gates import E2EEClient, OCSAPIRequest
 
 
@@ -47,7 +47,7 @@ def require_account_password(request: Request) -> None:
 
 
 class PublicKeyView(E2EEView):
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request, api: str) -> Response:
         requested = [request.user.username]
         if "users" in request.query_params:
             try:
@@ -61,35 +61,35 @@ class PublicKeyView(E2EEView):
             {"public-keys": certificate_selectors.certificates_pem(key_owners=requested)}
         )
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request, api: str) -> Response:
         certificate = certificate_services.certificate_issue(
             user=request.user, key_owner=key_owner(request), csr_pem=field(request, "csr")
         )
         return Response({"public-key": certificate.pem})
 
-    def put(self, request: Request) -> Response:
+    def put(self, request: Request, api: str) -> Response:
         certificate = certificate_services.certificate_store_external(
             user=request.user, key_owner=key_owner(request), pem=field(request, "publicKey")
         )
         return Response({"public-key": certificate.pem})
 
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: Request, api: str) -> Response:
         require_account_password(request)
         certificate_services.certificate_delete(key_owner=key_owner(request))
         return Response([])
 
 
 class PrivateKeyView(E2EEView):
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request, api: str) -> Response:
         return Response({"private-key": keys.private_key_get(key_owner=key_owner(request))})
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request, api: str) -> Response:
         record = keys.private_key_store(
             user=request.user, key_owner=key_owner(request), wrapped=field(request, "privateKey")
         )
         return Response({"private-key": record.wrapped})
 
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: Request, api: str) -> Response:
         require_account_password(request)
         keys.private_key_delete(key_owner=key_owner(request))
         return Response([])
@@ -101,5 +101,111 @@ class ServerKeyView(OCSView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request, api: str) -> Response:
         return Response({"public-key": public_key_pem(signer_get())})
+
+
+def e2e_token(request: Request) -> str:
+    """The lock token: header `e2e-token`, or (v1 clients, retries) a body or query field."""
+    return (
+        request.headers.get("e2e-token")
+        or request.data.get("e2e-token")
+        or request.query_params.get("e2e-token")
+        or ""
+    )
+
+
+class EncryptedFlagView(E2EEView):
+    def put(self, request: Request, api: str, file_id: str) -> Response:
+        folders.encrypted_flag_set(user=request.user, node_id=int(file_id))
+        return Response([])
+
+    def delete(self, request: Request, api: str, file_id: str) -> Response:
+        folders.encrypted_flag_unset(user=request.user, node_id=int(file_id))
+        return Response([])
+
+
+class EncryptedFilesResetView(E2EEView):
+    def delete(self, request: Request, api: str) -> Response:
+        require_account_password(request)
+        return Response({"deletedIds": folders.encrypted_folders_reset(user=request.user)})
+
+
+def _counter(request: Request) -> int:
+    raw = request.headers.get("X-NC-E2EE-COUNTER", "")
+    try:
+        counter = int(raw)
+    except ValueError:
+        raise BadRequest("Missing or invalid header X-NC-E2EE-COUNTER") from None
+    if counter < 1:
+        raise BadRequest("X-NC-E2EE-COUNTER must be a positive integer")
+    return counter
+
+
+class LockView(E2EEView):
+    def post(self, request: Request, api: str, file_id: str) -> Response:
+        token = request.data.get("e2e-token") or request.query_params.get("e2e-token") or None
+        if api == "1":
+            try:
+                issued = locks.lock_acquire(
+                    user=request.user, node_id=int(file_id), counter=None, token=token
+                )
+            except Locked as exc:  # v1 answered 403 for a held lock
+                raise Forbidden(str(exc.detail)) from None
+        else:
+            issued = locks.lock_acquire(
+                user=request.user, node_id=int(file_id), counter=_counter(request), token=token
+            )
+        return Response({"e2e-token": issued})
+
+    def delete(self, request: Request, api: str, file_id: str) -> Response:
+        abort = request.query_params.get("abort", "").lower() in ("true", "1")
+        locks.lock_release(
+            user=request.user, node_id=int(file_id), token=e2e_token(request), abort=abort
+        )
+        return Response([])
+
+
+class MetadataView(E2EEView):
+    def get(self, request: Request, api: str, file_id: str) -> Response:
+        found = metadata.metadata_get(user=request.user, node_id=int(file_id), api_v1=api == "1")
+        response = Response({"meta-data": found.document})
+        if api == "2":
+            response["X-NC-E2EE-SIGNATURE"] = found.signature
+        return response
+
+    def post(self, request: Request, api: str, file_id: str) -> Response:
+        document = field(request, "metaData")
+        if api == "1":
+            stored = metadata.metadata_create_v1(
+                user=request.user, node_id=int(file_id), document=document
+            )
+        else:
+            stored = metadata.metadata_create(
+                user=request.user,
+                node_id=int(file_id),
+                document=document,
+                signature=request.headers.get("X-NC-E2EE-SIGNATURE", ""),
+                token=e2e_token(request),
+            )
+        return Response({"meta-data": stored})
+
+    def put(self, request: Request, api: str, file_id: str) -> Response:
+        stored = metadata.metadata_update(
+            user=request.user,
+            node_id=int(file_id),
+            document=field(request, "metaData"),
+            signature=request.headers.get("X-NC-E2EE-SIGNATURE", ""),
+            token=e2e_token(request),
+            api_v1=api == "1",
+        )
+        return Response({"meta-data": stored})
+
+    def delete(self, request: Request, api: str, file_id: str) -> Response:
+        if api == "1":
+            metadata.metadata_delete_v1(user=request.user, node_id=int(file_id))
+        else:
+            metadata.metadata_delete(
+                user=request.user, node_id=int(file_id), token=e2e_token(request)
+            )
+        return Response([])

@@ -58,3 +58,23 @@ def wrapped_private_key(iv_len: int = 12, salt_len: int = 40) -> str:
     """The `ct|iv|salt` shape; the server must treat the content as opaque."""
     parts = (os.urandom(1200), os.urandom(iv_len), os.urandom(salt_len))
     return "|".join(base64.b64encode(p).decode() for p in parts)
+
+
+def dav_url(uid: str, path: str = "") -> str:
+    return f"/remote.php/dav/files/{uid}/{path.lstrip('/')}"
+
+
+def file_id_of(response) -> int:
+    """The numeric file id from an OC-FileId header ("<8 digits><instance id>")."""
+    return int(response.headers["OC-FileId"][:8])
+
+
+def v2_document(counter: int = 1, marker: str = "x") -> str:
+    """An opaque stand-in for a v2 metadata document: the server must not judge its content."""
+    return (
+        '{"metadata":{"ciphertext":"' + marker + '","nonce":"bm9uY2U=","authenticationTag":"dGFn"},'
+        '"users":[],"version":"2.0","counter-hint":' + str(counter) + "}"
+    )
+
+
+V1_DOCUMENT = '{"metadata":{"metadataKey":"a2V5","checksum":"00","version":1.2},"files":{}}'
