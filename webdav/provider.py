@@ -20,7 +20,7 @@ from wsgidav.dav_error import (
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
 from server.accounts.models import User
-from server.files import selectors, services
+from server.files import chunking, selectors, services
 from server.files.errors import FilesError, NodeNotFound
 from server.files.ids import oc_id
 from server.files.models import Node
@@ -274,7 +274,7 @@ class DirResource(_NodeResource, DAVCollection):
 class _UploadStream:
     """What WsgiDAV's PUT writes the body into; close() is a no-op, end_write decides."""
 
-    def __init__(self, upload: services.FileUpload) -> None:
+    def __init__(self, upload: services.FileUpload | chunking.ChunkUpload) -> None:
         self.write = upload.write
 
     def close(self) -> None:
@@ -285,20 +285,33 @@ class _Writable:
     """PUT support for an existing file or a name that does not exist yet."""
 
     environ: dict[str, Any]
-    _upload: services.FileUpload | None
+    _upload: services.FileUpload | chunking.ChunkUpload | None
     _mtime: int | None
 
     def _begin(self, *, parent: Node, name: str, existing: Node | None) -> _UploadStream:
         self._upload = None
         self._mtime = _header_mtime(self.environ)
+        piece: chunking.ChunkName | None = None
+        if existing is None and self.environ.get("HTTP_OC_CHUNKED") == "1":
+            # A piece of a legacy chunked upload: the gate judges the file it will become.
+            with dav_errors():
+                piece = chunking.chunk_name_parse(name=name)
+            name = piece.name
+            existing = Node.objects.filter(parent=parent, name=name).first()
         intent = _gate(self.environ, "put", parent=parent, name=name, node=existing)
         chunked = "chunked" in self.environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        options: dict[str, Any] = {
+            "user": intent.user, "parent": intent.parent,
+            "expected_size": None if chunked else util.get_content_length(self.environ),
+            "mtime": self._mtime, "checksum": self.environ.get("HTTP_OC_CHECKSUM") or None,
+        }
         with dav_errors():
-            self._upload = services.file_upload_begin(
-                user=intent.user, parent=intent.parent, name=intent.name,
-                expected_size=None if chunked else util.get_content_length(self.environ),
-                mtime=self._mtime, checksum=self.environ.get("HTTP_OC_CHECKSUM") or None,
-            )
+            if piece is None:
+                self._upload = services.file_upload_begin(name=intent.name, **options)
+            else:
+                self._upload = chunking.chunk_upload_begin(
+                    name=f"{intent.name}-chunking-{piece.transfer_id}-{piece.count}-{piece.index}",
+                    **options)
         return _UploadStream(self._upload)
 
     def _end(self, *, with_errors: bool) -> Node | None:
@@ -309,9 +322,11 @@ class _Writable:
             upload.abort()
             return None
         with dav_errors():
-            node = upload.commit().node
-        _node_headers(self.environ, node, mtime_accepted=self._mtime is not None)
-        return node
+            result = upload.commit()
+        if result is None:
+            return None  # a piece of a chunked upload; no ETag until the file is complete
+        _node_headers(self.environ, result.node, mtime_accepted=self._mtime is not None)
+        return result.node
 
 
 class FileResource(_Writable, _NodeResource, DAVNonCollection):

@@ -81,3 +81,30 @@ class Node(models.Model):
     @property
     def is_root(self) -> bool:
         return self.parent_id is None
+
+
+class UploadChunk(models.Model):
+    """One piece of a legacy ownCloud chunked upload ("<name>-chunking-<transfer>-<count>-<i>"
+    PUTs with OC-Chunked: 1, which the desktop client sends for large files when the server
+    offers no chunking v2). The file appears only when every piece is here; pieces live as
+    ordinary blobs until then."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                              related_name="upload_chunks")
+    parent = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="upload_chunks")
+    name = models.CharField(max_length=255)
+    transfer_id = models.CharField(max_length=64)
+    count = models.PositiveIntegerField()
+    index = models.PositiveIntegerField()
+    size = models.BigIntegerField()
+    blob_key = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "name", "transfer_id", "index"],
+                                    name="files_upload_chunk_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} chunk {self.index + 1}/{self.count} ({self.transfer_id})"
