@@ -185,8 +185,10 @@ def parse_wrapped_private_key(text: object) -> WrappedPrivateKey:
         salt, two_part = LEGACY_FIXED_SALT, True
     else:
         raise FormatError("private key: expected ct|iv|salt")
-    if len(ct) <= TAG_LENGTH or not iv or not salt:
+    if len(ct) <= TAG_LENGTH or not salt:
         raise FormatError("private key: empty or truncated part")
+    if not MIN_NONCE_LENGTH <= len(iv) <= MAX_NONCE_LENGTH:
+        raise FormatError("private key: bad IV length")
     return WrappedPrivateKey(ct, iv, salt, legacy_separator=legacy, two_part=two_part)
 
 

@@ -10,7 +10,7 @@ import hmac
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -89,7 +89,7 @@ def _read_full(src: Readable, view: memoryview) -> int:
     return total
 
 
-def encrypt_stream(src: Readable | BinaryIO, dst: Writable | BinaryIO, secret: FileSecret) -> bytes:
+def encrypt_stream(src: Readable, dst: Writable, secret: FileSecret) -> bytes:
     """Encrypt ``src`` into ``dst`` as ``ct‖tag`` in bounded memory; return the tag."""
     encryptor = Cipher(algorithms.AES(secret.key), modes.GCM(secret.nonce)).encryptor()
     inbuf = bytearray(CHUNK_SIZE)
@@ -107,8 +107,8 @@ def encrypt_stream(src: Readable | BinaryIO, dst: Writable | BinaryIO, secret: F
 
 
 def decrypt_stream(
-    src: Readable | BinaryIO,
-    dst: Writable | BinaryIO,
+    src: Readable,
+    dst: Writable,
     secret: FileSecret,
     *,
     expected_tag: bytes | None = None,

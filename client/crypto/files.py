@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import BinaryIO
-
 from client.crypto.aead import (
     FileSecret,
     Readable,
@@ -40,8 +38,8 @@ def _encrypt_file_from_parts(
 
 
 def encrypt_file_stream(
-    src: Readable | BinaryIO,
-    dst: Writable | BinaryIO,
+    src: Readable,
+    dst: Writable,
     *,
     filename: str,
     mimetype: str = DEFAULT_MIMETYPE,
@@ -56,9 +54,7 @@ def decrypt_file(blob: bytes, entry: FileEntry) -> bytes:
     return decrypt(secret_of(entry), blob, expected_tag=entry.authentication_tag)
 
 
-def decrypt_file_stream(
-    src: Readable | BinaryIO, dst: Writable | BinaryIO, entry: FileEntry
-) -> int:
+def decrypt_file_stream(src: Readable, dst: Writable, entry: FileEntry) -> int:
     """Streaming :func:`decrypt_file`; ``dst`` must be discarded if this raises."""
     return decrypt_stream(src, dst, secret_of(entry), expected_tag=entry.authentication_tag)
 
