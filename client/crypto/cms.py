@@ -9,7 +9,6 @@ and BER (Android, indefinite lengths) are accepted on read.
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 from collections.abc import Mapping
 from datetime import datetime
@@ -21,20 +20,13 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from client.crypto.keys import Certificate, check_key_pair, load_certificate
+from client.crypto.keys import HASHES, Certificate, check_key_pair, load_certificate
 from client.errors import FormatError, MetadataSignatureError
-from client.protocol import signed_content
-
-_DIGESTS: dict[str, type[hashes.HashAlgorithm]] = {
-    "sha1": hashes.SHA1,
-    "sha256": hashes.SHA256,
-    "sha384": hashes.SHA384,
-    "sha512": hashes.SHA512,
-}
+from client.protocol import b64decode, signed_content
 
 
 def _digest(name: str, data: bytes) -> bytes:
-    h = hashes.Hash(_DIGESTS[name]())
+    h = hashes.Hash(HASHES[name]())
     h.update(data)
     return h.finalize()
 
@@ -129,7 +121,7 @@ def _verify(content: bytes, signature_der: bytes) -> Certificate:
     signer = signers[0]
     cert = _signer_certificate(signed_data, signer["sid"])
     digest_name = signer["digest_algorithm"]["algorithm"].native
-    if digest_name not in _DIGESTS:
+    if digest_name not in HASHES:
         raise MetadataSignatureError(f"CMS digest {digest_name} not accepted")
     if signer["signature_algorithm"].signature_algo != "rsassa_pkcs1v15":
         raise MetadataSignatureError("CMS signature algorithm not accepted")
@@ -142,7 +134,7 @@ def _verify(content: bytes, signature_der: bytes) -> Certificate:
         to_verify = signed_attrs.untag().dump()
     try:
         cert.public_key.verify(
-            signer["signature"].native, to_verify, padding.PKCS1v15(), _DIGESTS[digest_name]()
+            signer["signature"].native, to_verify, padding.PKCS1v15(), HASHES[digest_name]()
         )
     except InvalidSignature as exc:
         raise MetadataSignatureError("metadata signature does not verify") from exc
@@ -207,7 +199,7 @@ def verify_metadata_signature(document: Mapping[str, Any], signature: str | None
     if not signature:
         raise MetadataSignatureError("metadata has no signature")
     try:
-        der = base64.b64decode(signature.strip(), validate=True)
-    except (binascii.Error, ValueError) as exc:
+        der = b64decode(signature, "signature")
+    except FormatError as exc:
         raise MetadataSignatureError("signature is not base64") from exc
     return verify_detached(signed_content(document), der)

@@ -35,7 +35,8 @@ RSA_KEY_SIZE = 2048
 #: The web client accepts ±60 s of clock skew on validity dates.
 CLOCK_SKEW = timedelta(seconds=60)
 _OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
-_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+#: Hash names (asn1crypto spelling) accepted in certificate and CMS signatures.
+HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha1": hashes.SHA1,
     "sha256": hashes.SHA256,
     "sha384": hashes.SHA384,
@@ -204,7 +205,7 @@ def _require_rsa(key: object) -> rsa.RSAPublicKey:
 
 def verify_certificate_issued_by(cert: Certificate, server_public_key: rsa.RSAPublicKey) -> None:
     """Verify the certificate's signature with the bare server key (no chain building)."""
-    hash_cls = _HASHES.get(cert.signature_hash or "")
+    hash_cls = HASHES.get(cert.signature_hash or "")
     if hash_cls is None:
         raise CertificateNotIssuedByServerError("certificate signature algorithm not accepted")
     try:
