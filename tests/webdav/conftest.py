@@ -11,7 +11,7 @@ import pytest
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
-from tests.live import live_stack  # noqa: F401 - the gunicorn fixture for this package
+from tests.live import live_stack, make_live_stack  # noqa: F401 - gunicorn fixtures for this package
 
 PASSWORD = "correct horse battery staple"
 FILES = "/remote.php/dav/files"
