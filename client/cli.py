@@ -3,6 +3,7 @@
 import click
 
 from client import __version__
+from client.offline import offline
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -11,7 +12,4 @@ def main() -> None:
     """End-to-end encrypted file sync and share for Nextcloud-compatible servers."""
 
 
-@main.command()
-def version() -> None:
-    """Print the client version."""
-    click.echo(f"e2ee {__version__}")
+main.add_command(offline)
