@@ -179,3 +179,23 @@ def test_outsider_through_gunicorn_is_404(stack, alice):
 
 def test_django_still_serves_everything_else(stack):
     assert httpx.get(stack.url("/status.php")).json()["installed"] is True
+
+
+def test_concurrent_puts_of_one_new_name_end_in_one_row_and_one_blob(stack):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def upload(i: int) -> int:
+        with stack.client(auth=("alice", PASSWORD)) as client:
+            return client.put(A + "/raced.bin", content=bytes([i]) * 100_000).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(upload, range(8)))
+    assert set(statuses) <= {201, 204} and statuses.count(201) >= 1
+    rows = file_rows(stack, "raced.bin")
+    assert len(rows) == 1 and rows[0][1] == 100_000
+    assert wait_for(lambda: rows[0][2] in blob_files(stack))
+    # Every losing version's blob was removed after its replacement committed.
+    referenced = {row[0] for row in stack.query(
+        "SELECT blob_key FROM files_node WHERE kind = 'file'")}
+    assert wait_for(lambda: blob_files(stack) == referenced)
+    assert temp_files(stack) == []
