@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "server.core",
     "server.accounts",
     "server.files",
@@ -104,6 +105,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns about a missing folder before collectstatic
+# Serve app static files even before collectstatic ran (tests, a fresh checkout).
+WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -119,7 +122,20 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "e2ee-stack API", "VERSION": "0.1.0"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "e2ee-stack API",
+    "DESCRIPTION": (
+        "Nextcloud-compatible OCS endpoints. Every path also answers under /ocs/v1.php (HTTP 200, "
+        "statuscode 100 on success); E2EE endpoints exist as api/v1 and api/v2."
+    ),
+    "VERSION": "0.1.0",
+    "PREPROCESSING_HOOKS": ["server.openapi.normalise_paths"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_INCLUDE_SCHEMA": False,
+}
 
 # Celery: the embedded default is a broker on the local filesystem, so the worker still runs as
 # its own process with nothing to install; docker-compose points this at Redis.

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from server.accounts.api import CapabilitiesView, CurrentUserView, status_php
 
@@ -12,4 +13,8 @@ urlpatterns = [
     re_path(OCS + r"cloud/user/?$", CurrentUserView.as_view()),
     path("", include("server.e2ee.urls")),
     path("admin/", admin.site.urls),
+    # API description for client developers (assets bundled: works without internet access).
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
 ]

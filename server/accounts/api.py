@@ -2,11 +2,14 @@
 
 from django.conf import settings
 from django.http import JsonResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from server.ocs import OCSView
+from server.openapi import FORMAT, ocs
 
 from .capabilities import capabilities_for, version_info
 
@@ -31,6 +34,17 @@ class CapabilitiesView(OCSView):
     # Anonymous clients may read the version; the sections need a user.
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        summary="capabilities (version for everyone, sections for users)",
+        tags=["core"],
+        parameters=[FORMAT],
+        responses={
+            200: ocs(
+                "Capabilities",
+                {"version": serializers.DictField(), "capabilities": serializers.DictField()},
+            )
+        },
+    )
     def get(self, request: Request) -> Response:
         data: dict = {"version": version_info()}
         if request.user.is_authenticated:
@@ -41,6 +55,17 @@ class CapabilitiesView(OCSView):
 
 
 class CurrentUserView(OCSView):
+    @extend_schema(
+        summary="the signed-in user",
+        tags=["core"],
+        parameters=[FORMAT],
+        responses={
+            200: ocs(
+                "CurrentUser",
+                {"id": serializers.CharField(), "display-name": serializers.CharField()},
+            )
+        },
+    )
     def get(self, request: Request) -> Response:
         user = request.user
         return Response(

@@ -2,6 +2,7 @@
 
 import json
 
+from drf_spectacular.utils import extend_schema_view
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -14,7 +15,7 @@ from server.certificates.signing import signer_get
 from server.errors import BadRequest, Forbidden, Locked, NotFound
 from server.ocs import OCSView
 
-from . import folders, keys, locks, metadata
+from . import docs, folders, keys, locks, metadata
 from .gates import E2EEClient, OCSAPIRequest
 
 
@@ -46,6 +47,7 @@ def require_account_password(request: Request) -> None:
         raise Forbidden("Password confirmation required: authenticate with the account password")
 
 
+@extend_schema_view(**docs.PUBLIC_KEY)
 class PublicKeyView(E2EEView):
     def get(self, request: Request, api: str) -> Response:
         requested = [request.user.username]
@@ -79,6 +81,7 @@ class PublicKeyView(E2EEView):
         return Response([])
 
 
+@extend_schema_view(**docs.PRIVATE_KEY)
 class PrivateKeyView(E2EEView):
     def get(self, request: Request, api: str) -> Response:
         return Response({"private-key": keys.private_key_get(key_owner=key_owner(request))})
@@ -95,6 +98,7 @@ class PrivateKeyView(E2EEView):
         return Response([])
 
 
+@extend_schema_view(**docs.SERVER_KEY)
 class ServerKeyView(OCSView):
     """Public: clients pin this key before they have an account on the server."""
 
@@ -115,6 +119,7 @@ def e2e_token(request: Request) -> str:
     )
 
 
+@extend_schema_view(**docs.ENCRYPTED_FLAG)
 class EncryptedFlagView(E2EEView):
     def put(self, request: Request, api: str, file_id: str) -> Response:
         folders.encrypted_flag_set(user=request.user, node_id=int(file_id))
@@ -125,6 +130,7 @@ class EncryptedFlagView(E2EEView):
         return Response([])
 
 
+@extend_schema_view(**docs.RESET)
 class EncryptedFilesResetView(E2EEView):
     def delete(self, request: Request, api: str) -> Response:
         require_account_password(request)
@@ -142,6 +148,7 @@ def _counter(request: Request) -> int:
     return counter
 
 
+@extend_schema_view(**docs.LOCK)
 class LockView(E2EEView):
     def post(self, request: Request, api: str, file_id: str) -> Response:
         token = request.data.get("e2e-token") or request.query_params.get("e2e-token") or None
@@ -166,6 +173,7 @@ class LockView(E2EEView):
         return Response([])
 
 
+@extend_schema_view(**docs.METADATA)
 class MetadataView(E2EEView):
     def get(self, request: Request, api: str, file_id: str) -> Response:
         found = metadata.metadata_get(user=request.user, node_id=int(file_id), api_v1=api == "1")
