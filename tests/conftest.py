@@ -28,9 +28,21 @@ def _blobs_in_tmp(settings, tmp_path):
     settings.BLOB_DIR = tmp_path / "blobs"
 
 
+def pep3333_path(app):  # type: ignore[no-untyped-def]
+    """httpx's WSGITransport puts the decoded path into PATH_INFO as a plain str; PEP 3333 (and
+    gunicorn) carry the UTF-8 bytes as latin-1 characters. Translate, so non-ASCII names reach
+    the app exactly as they do in production."""
+
+    def wrapped(environ, start_response):  # type: ignore[no-untyped-def]
+        environ["PATH_INFO"] = environ["PATH_INFO"].encode("utf-8").decode("latin-1")
+        return app(environ, start_response)
+
+    return wrapped
+
+
 @pytest.fixture
-def wsgi_client(db):
-    """HTTP through the real WSGI callable (Django + WebDAV), in-process.
+def wsgi_app(db):
+    """The real WSGI callable (Django + WebDAV) for in-process HTTP.
 
     Like Django's own test client, keep the test's connection open across requests: the handler
     would otherwise close it when a request ends and lose the test transaction."""
@@ -39,16 +51,21 @@ def wsgi_client(db):
 
     from server.wsgi import application
 
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield pep3333_path(application)
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def wsgi_client(wsgi_app):
     with httpx.Client(
-        transport=httpx.WSGITransport(app=application), base_url="http://testserver"
+        transport=httpx.WSGITransport(app=wsgi_app), base_url="http://testserver"
     ) as client:
-        request_started.disconnect(close_old_connections)
-        request_finished.disconnect(close_old_connections)
-        try:
-            yield client
-        finally:
-            request_started.connect(close_old_connections)
-            request_finished.connect(close_old_connections)
+        yield client
 
 
 @pytest.fixture

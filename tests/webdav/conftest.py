@@ -8,8 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 
 from tests.live import live_stack, make_live_stack  # noqa: F401 - gunicorn fixtures for this package
 
@@ -23,31 +21,9 @@ def blob_dir(settings, tmp_path: Path) -> Path:
     return settings.BLOB_DIR
 
 
-def pep3333_path(app):  # type: ignore[no-untyped-def]
-    """httpx's WSGITransport puts the decoded path into PATH_INFO as a plain str; PEP 3333 (and
-    gunicorn) carry the UTF-8 bytes as latin-1 characters. Translate, so non-ASCII names reach
-    the app exactly as they do in production."""
-
-    def wrapped(environ, start_response):  # type: ignore[no-untyped-def]
-        environ["PATH_INFO"] = environ["PATH_INFO"].encode("utf-8").decode("latin-1")
-        return app(environ, start_response)
-
-    return wrapped
-
-
 @pytest.fixture
-def application(db, blob_dir):  # type: ignore[no-untyped-def]
-    from server.wsgi import application
-
-    # As django.test.Client does: the per-request signals must not close the connection that
-    # holds the test's transaction.
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        yield pep3333_path(application)
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
+def application(wsgi_app, blob_dir):  # type: ignore[no-untyped-def]
+    return wsgi_app
 
 
 @pytest.fixture
