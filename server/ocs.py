@@ -83,7 +83,7 @@ class OCSView(APIView):
 
     renderer_classes = [OCSXMLRenderer, OCSJSONRenderer]
 
-    def finalize_response(self, request, response, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def finalize_response(self, request, response, *args, **kwargs):
         if isinstance(response, Response) and not getattr(response, "ocs_wrapped", False):
             message = getattr(response, "ocs_message", None)
             data = response.data

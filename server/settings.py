@@ -159,6 +159,9 @@ E2EE_NEXTCLOUD_VERSION = (31, 0, 0, 0)
 E2EE_CA_KEY_FILE = env.str("E2EE_CA_KEY_FILE", default=str(DATA_DIR / "keys" / "ca.key.pem"))
 # Every WebDAV write asks these first (webdav.gates); the E2EE gate stages writes under locks.
 WEBDAV_WRITE_GATES = ["webdav.e2ee.e2ee_write_gate"]
+# What WebDAV readers see passes through these (webdav.reads); the E2EE filter shows the
+# committed state of encrypted folders and their nc:e2ee-* properties.
+WEBDAV_READ_FILTERS = ["webdav.e2ee.e2ee_read_filter"]
 WEBDAV_BLOCK_SIZE = env.int("WEBDAV_BLOCK_SIZE", default=1024 * 1024)
 
 LOGGING = {

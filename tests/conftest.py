@@ -28,12 +28,12 @@ def _blobs_in_tmp(settings, tmp_path):
     settings.BLOB_DIR = tmp_path / "blobs"
 
 
-def pep3333_path(app):  # type: ignore[no-untyped-def]
+def pep3333_path(app):
     """httpx's WSGITransport puts the decoded path into PATH_INFO as a plain str; PEP 3333 (and
     gunicorn) carry the UTF-8 bytes as latin-1 characters. Translate, so non-ASCII names reach
     the app exactly as they do in production."""
 
-    def wrapped(environ, start_response):  # type: ignore[no-untyped-def]
+    def wrapped(environ, start_response):
         environ["PATH_INFO"] = environ["PATH_INFO"].encode("utf-8").decode("latin-1")
         return app(environ, start_response)
 

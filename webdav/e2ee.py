@@ -1,5 +1,8 @@
 """The E2EE write gate (PROTOCOL.md §3.4): writes in an encrypted tree need a supported client
-and the e2e-token of a lock covering them, and are staged until that lock is released."""
+and the e2e-token of a lock covering them, and are staged until that lock is released.
+
+And the E2EE read filter: readers see the committed state (staged names hidden, staged deletes
+still there), the nc:e2ee-* properties, and clients without E2EE support are kept out."""
 
 from __future__ import annotations
 
@@ -8,10 +11,12 @@ from urllib.parse import parse_qs
 from server.e2ee.folders import DELETED_SUFFIX, STAGED_SUFFIX, in_encrypted_tree
 from server.e2ee.gates import user_agent_supported
 from server.e2ee.locks import lock_covering, lock_touch
-from server.e2ee.models import StagedMove
+from server.e2ee.models import FolderMetadata, StagedMove
 from server.files.models import Node
 
 from .gates import GateRefused, WriteIntent
+from .properties import NC, OC
+from .reads import Entry, ReadContext, ReadFilter
 
 
 def _token(intent: WriteIntent) -> str:
@@ -33,12 +38,9 @@ def e2ee_write_gate(intent: WriteIntent) -> WriteIntent:
     dest_inside = _inside(intent.parent)
     # The topmost encrypted folder itself lives in plain space: deleting or renaming it needs
     # the token of its own lock, and happens at once (there is no staging outside the tree).
-    is_top = (
-        node is not None
-        and node.is_encrypted
-        and not (node.parent_id is not None and _inside(node.parent))
-    )
-    source_inside = node is not None and node.parent_id is not None and _inside(node.parent)
+    source_parent = node.parent if node is not None else None
+    source_inside = source_parent is not None and _inside(source_parent)
+    is_top = node is not None and node.is_encrypted and not source_inside
     if op in ("move", "copy") and source_inside != dest_inside:
         raise GateRefused(403, "Moving or copying across the encrypted boundary is not allowed")
     if not (dest_inside or source_inside or (is_top and op in ("delete", "move"))):
@@ -52,9 +54,9 @@ def e2ee_write_gate(intent: WriteIntent) -> WriteIntent:
     token = _token(intent)
     if not token:
         raise GateRefused(403, "Writing to an encrypted folder requires an e2e-token")
-    covered = [intent.parent] if not is_top else [node]
-    if op == "move" and source_inside:
-        covered.append(node.parent)  # type: ignore[union-attr]
+    covered = [node] if is_top and node is not None else [intent.parent]
+    if op == "move" and source_parent is not None and source_inside:
+        covered.append(source_parent)
     locks = [lock_covering(node=folder, token=token) for folder in covered]
     if any(lock is None for lock in locks):
         raise GateRefused(423, "The encrypted folder is not locked with this e2e-token")
@@ -74,3 +76,83 @@ def e2ee_write_gate(intent: WriteIntent) -> WriteIntent:
         lock=lock, node=node, from_parent_id=node.parent_id, from_name=node.name
     )
     return intent.replace(name=intent.name + STAGED_SUFFIX)
+
+
+# --- reads ----------------------------------------------------------------------------------
+
+IS_ENCRYPTED = NC + "is-encrypted"
+E2EE_IS_ENCRYPTED = NC + "e2ee-is-encrypted"
+E2EE_METADATA = NC + "e2ee-metadata"
+E2EE_METADATA_SIGNATURE = NC + "e2ee-metadata-signature"
+PERMISSIONS = OC + "permissions"
+
+
+def _supported(ctx: ReadContext) -> bool:
+    environ = ctx.environ
+    return user_agent_supported(
+        environ.get("HTTP_USER_AGENT", ""), environ.get("HTTP_X_E2EE_SUPPORTED")
+    )
+
+
+def _flagged_here_or_above(node: Node) -> bool:
+    """Nextcloud's rule for nc:e2ee-is-encrypted: the node or its parent folder is flagged
+    (every folder of an encrypted tree is flagged, so that is the whole tree)."""
+    if node.is_encrypted:
+        return True
+    return node.parent_id is not None and node.parent is not None and node.parent.is_encrypted
+
+
+def _committed(node: Node) -> tuple[str, str] | None:
+    if not (node.is_dir and node.is_encrypted):
+        return None
+    row = (
+        FolderMetadata.objects.filter(node=node).values_list("document", "signature").first()
+    )
+    return None if row is None else (row[0], row[1])
+
+
+class E2EEReadFilter(ReadFilter):
+    def listing(self, ctx: ReadContext, folder: Node, entries: list[Entry]) -> list[Entry]:
+        suffixed = any(e.name.endswith((STAGED_SUFFIX, DELETED_SUFFIX)) for e in entries)
+        if not suffixed or not _inside(folder):
+            return entries
+        shown = []
+        for entry in entries:
+            if entry.name.endswith(STAGED_SUFFIX):
+                continue  # staged under a lock: not there until it commits
+            if entry.name.endswith(DELETED_SUFFIX):
+                entry = Entry(entry.name[: -len(DELETED_SUFFIX)], entry.node)
+            shown.append(entry)
+        return shown
+
+    def missing(self, ctx: ReadContext, parent: Node, name: str) -> Node | None:
+        if name.endswith((STAGED_SUFFIX, DELETED_SUFFIX)) or not _inside(parent):
+            return None
+        return Node.objects.filter(parent=parent, name=name + DELETED_SUFFIX).first()
+
+    def check(self, ctx: ReadContext, node: Node) -> None:
+        if ctx.method == "PROPFIND" and node.is_dir and node.is_encrypted and not _supported(ctx):
+            raise GateRefused(
+                403, "This client is not allowed to access end-to-end encrypted content"
+            )
+
+    def property_names(self, ctx: ReadContext, node: Node) -> list[str]:
+        names = [E2EE_IS_ENCRYPTED]
+        if node.is_dir and node.is_encrypted:
+            names += [E2EE_METADATA, E2EE_METADATA_SIGNATURE]
+        return names
+
+    def property_value(self, ctx: ReadContext, node: Node, name: str, value: object) -> object:
+        if name == E2EE_IS_ENCRYPTED:
+            return "1" if _flagged_here_or_above(node) else "0"
+        if name in (E2EE_METADATA, E2EE_METADATA_SIGNATURE):
+            committed = _committed(node)
+            if committed is None:
+                return value
+            return committed[0] if name == E2EE_METADATA else committed[1]
+        if name == PERMISSIONS and node.is_dir and node.is_encrypted and not _supported(ctx):
+            return ""  # clients without E2EE must not write into an encrypted folder
+        return value
+
+
+e2ee_read_filter = E2EEReadFilter()

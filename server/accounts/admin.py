@@ -12,12 +12,12 @@ class AppPasswordInline(admin.TabularInline):
     readonly_fields = ("name", "hint", "created_at", "last_used_at")
     can_delete = True
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request, obj=None):
         return False  # created through the action, which shows the value once
 
 
 @admin.action(description="Create an app password (shown once)")
-def create_app_password(modeladmin, request, queryset):  # type: ignore[no-untyped-def]
+def create_app_password(modeladmin, request, queryset):
     for user in queryset:
         record, clear = app_password_create(user=user, name="created in admin")
         modeladmin.message_user(
@@ -39,17 +39,17 @@ class AppPasswordAdmin(admin.ModelAdmin):
     list_filter = ("created_at",)
     search_fields = ("user__username", "name")
 
-    def get_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_fields(self, request, obj=None):
         return (
             ("user", "name")
             if obj is None
             else ("user", "name", "hint", "created_at", "last_used_at")
         )
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request, obj=None):
         return () if obj is None else ("user", "hint", "created_at", "last_used_at")
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
             return

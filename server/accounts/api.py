@@ -14,7 +14,7 @@ from server.openapi import FORMAT, ocs
 from .capabilities import capabilities_for, version_info
 
 
-def status_php(request) -> JsonResponse:  # type: ignore[no-untyped-def]
+def status_php(request) -> JsonResponse:
     info = version_info()
     return JsonResponse(
         {

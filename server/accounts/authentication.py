@@ -28,7 +28,7 @@ def parse_basic_header(header: str) -> tuple[str, str] | None:
 
 
 class BasicAppPasswordAuthentication(authentication.BaseAuthentication):
-    def authenticate(self, request):  # type: ignore[no-untyped-def]
+    def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         try:
             credentials = parse_basic_header(header)
@@ -42,5 +42,5 @@ class BasicAppPasswordAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid user id or password")
         return checked.user, checked
 
-    def authenticate_header(self, request) -> str:  # type: ignore[no-untyped-def]
+    def authenticate_header(self, request) -> str:
         return REALM

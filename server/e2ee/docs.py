@@ -28,7 +28,7 @@ def _component(summary: str) -> str:
     )
 
 
-def op(summary: str, *, parameters=(), request=None, ok=None, **error_codes: str):  # type: ignore[no-untyped-def]
+def op(summary: str, *, parameters=(), request=None, ok=None, **error_codes: str):
     return extend_schema(
         summary=summary,
         tags=TAG,

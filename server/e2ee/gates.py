@@ -31,14 +31,14 @@ def user_agent_supported(user_agent: str, e2ee_supported_header: str | None) -> 
 class OCSAPIRequest(BasePermission):
     """Nextcloud refuses OCS calls without `OCS-APIRequest: true` (its CSRF guard)."""
 
-    def has_permission(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+    def has_permission(self, request, view) -> bool:
         if request.headers.get("OCS-APIRequest", "").lower() != "true":
             raise Unauthorized("CSRF check failed: send the header OCS-APIRequest: true")
         return True
 
 
 class E2EEClient(BasePermission):
-    def has_permission(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+    def has_permission(self, request, view) -> bool:
         if not user_agent_supported(
             request.headers.get("User-Agent", ""), request.headers.get("X-E2EE-SUPPORTED")
         ):

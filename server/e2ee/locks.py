@@ -122,6 +122,15 @@ def _staged_in(folder_ids: list[int]) -> tuple[list[Node], list[Node]]:
     )
 
 
+def _drop_suffix(*, user: User, node: Node, suffix: str) -> None:
+    """Rename a staged node to its final name, replacing what is there."""
+    parent = node.parent
+    assert parent is not None  # staged names only ever live inside a folder
+    file_services.node_move(
+        user=user, node=node, new_parent=parent, new_name=node.name[: -len(suffix)], overwrite=True
+    )
+
+
 def _depth_order(lock: Lock) -> list[Node]:
     """The locked subtree's folders, deepest first."""
     folders = [n for n in file_selectors.node_subtree(node_id=lock.node_id) if n.is_dir]
@@ -133,14 +142,7 @@ def _revert_folders(*, user: User, folder_ids: list[int]) -> None:
     for node in staged:
         file_services.node_delete(user=user, node=node)
     for node in deleted:
-        parent = Node.objects.get(pk=node.parent_id)
-        file_services.node_move(
-            user=user,
-            node=node,
-            new_parent=parent,
-            new_name=node.name[: -len(DELETED_SUFFIX)],
-            overwrite=True,
-        )
+        _drop_suffix(user=user, node=node, suffix=DELETED_SUFFIX)
 
 
 def staging_commit(*, lock: Lock) -> None:
@@ -162,14 +164,7 @@ def staging_commit(*, lock: Lock) -> None:
         for node in deleted:
             file_services.node_delete(user=owner, node=node)
         for node in staged:
-            parent = Node.objects.get(pk=node.parent_id)
-            file_services.node_move(
-                user=owner,
-                node=node,
-                new_parent=parent,
-                new_name=node.name[: -len(STAGED_SUFFIX)],
-                overwrite=True,
-            )
+            _drop_suffix(user=owner, node=node, suffix=STAGED_SUFFIX)
         _promote(staged_metadata[folder_id], lock=lock)
 
 

@@ -8,7 +8,7 @@ from server.accounts.services import app_password_create
 class Command(BaseCommand):
     help = "Manage Nextcloud-style app passwords."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
         create = sub.add_parser("create", help="create one and print it once on stdout")
         create.add_argument("uid")
@@ -19,7 +19,7 @@ class Command(BaseCommand):
         revoke.add_argument("uid")
         revoke.add_argument("id", type=int)
 
-    def handle(self, *args, action, uid, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, action, uid, **options):
         user = get_user_model().objects.filter(username=uid).first()
         if user is None:
             raise CommandError(f"no user {uid!r}")

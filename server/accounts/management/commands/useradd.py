@@ -10,14 +10,14 @@ class Command(BaseCommand):
         "Create a user. The password comes from --password-file, else a random one is printed once."
     )
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("uid", help="Nextcloud user id (login name)")
         parser.add_argument("--password-file", type=Path, help="file holding the password")
         parser.add_argument("--display-name", default="")
         parser.add_argument("--email", default="")
         parser.add_argument("--admin", action="store_true", help="staff + superuser (Django admin)")
 
-    def handle(self, *args, uid, password_file, display_name, email, admin, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, uid, password_file, display_name, email, admin, **options):
         User = get_user_model()
         if User.objects.filter(username=uid).exists():
             raise CommandError(f"user {uid!r} already exists")

@@ -16,11 +16,11 @@ class Command(BaseCommand):
         "unless E2EE_ADMIN_PASSWORD is set), then serve server.wsgi under gunicorn."
     )
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--bind", default=os.environ.get("E2EE_BIND", "127.0.0.1:8000"))
         parser.add_argument("--workers", type=int, default=int(os.environ.get("E2EE_WORKERS", "2")))
 
-    def handle(self, *args, bind, workers, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, bind, workers, **options):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         self._ensure_admin()

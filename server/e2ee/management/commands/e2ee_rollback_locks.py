@@ -8,7 +8,7 @@ from server.e2ee.locks import ROLLBACK_AFTER, locks_roll_back_stale
 class Command(BaseCommand):
     help = "Revert and remove E2EE locks unused for 24 hours (crashed clients)."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument(
             "--older-than",
             type=int,
@@ -16,6 +16,6 @@ class Command(BaseCommand):
             help="seconds since the lock was last used (default 86400)",
         )
 
-    def handle(self, *args, older_than, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, older_than, **options):
         folders = locks_roll_back_stale(older_than=timedelta(seconds=older_than))
         self.stderr.write(f"rolled back {len(folders)} stale lock(s)")

@@ -16,12 +16,12 @@ from server.files.models import Node, UploadChunk
 class Command(BaseCommand):
     help = "List blobs without a row and stale temp files; --delete removes them."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--delete", action="store_true")
         parser.add_argument("--min-age-hours", type=float, default=24.0,
                             help="only touch files older than this (uploads may be running)")
 
-    def handle(self, *args, delete: bool, min_age_hours: float, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, delete: bool, min_age_hours: float, **options):
         store = get_blob_store()
         cutoff = time.time() - min_age_hours * 3600
         referenced = set(Node.objects.exclude(blob_key="").values_list("blob_key", flat=True))
