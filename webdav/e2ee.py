@@ -105,9 +105,7 @@ def _flagged_here_or_above(node: Node) -> bool:
 def _committed(node: Node) -> tuple[str, str] | None:
     if not (node.is_dir and node.is_encrypted):
         return None
-    row = (
-        FolderMetadata.objects.filter(node=node).values_list("document", "signature").first()
-    )
+    row = FolderMetadata.objects.filter(node=node).values_list("document", "signature").first()
     return None if row is None else (row[0], row[1])
 
 

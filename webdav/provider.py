@@ -28,6 +28,16 @@ from server.files.models import Node
 from .auth import USER_KEY
 from .gates import GateRefused, Operation, WriteIntent, gate_write
 from .properties import property_names, property_value
+from .reads import (
+    READ_METHODS,
+    Entry,
+    ReadContext,
+    filter_check,
+    filter_listing,
+    filter_missing,
+    filter_property_names,
+    filter_property_value,
+)
 
 # Per-request state in the environ: headers to add to a 2xx answer, a status to use instead
 # of WsgiDAV's (it answers 204 to every natively handled MOVE/COPY), the user's root.
@@ -60,6 +70,10 @@ def _root(environ: dict[str, Any]) -> Node:
     if ROOT_KEY not in environ:
         environ[ROOT_KEY] = services.node_root_get_or_create(user=_user(environ))
     return environ[ROOT_KEY]
+
+
+def _read_context(environ: dict[str, Any]) -> ReadContext:
+    return ReadContext.of(environ, environ.get(USER_KEY))
 
 
 def _parse_mtime(value: str) -> int:
@@ -101,6 +115,8 @@ class _NodeResource:
     """What files and folders share. Mixed in before WsgiDAV's resource classes."""
 
     node: Node
+    # The name the node is shown under (a read filter may show it under another one).
+    name: str
     path: str
     environ: dict[str, Any]
     provider: NodeProvider
@@ -119,7 +135,7 @@ class _NodeResource:
         return self.node.created_at.timestamp()
 
     def get_display_name(self) -> str:
-        return self.node.name
+        return self.name
 
     def prevent_locking(self) -> bool:
         return True
@@ -128,13 +144,16 @@ class _NodeResource:
 
     def get_property_names(self, *, is_allprop: bool) -> list[str]:
         names = super().get_property_names(is_allprop=is_allprop)  # type: ignore[misc]
-        return names + property_names(self.node)
+        names += property_names(self.node)
+        extra = filter_property_names(_read_context(self.environ), self.node)
+        return names + [n for n in extra if n not in names]
 
     def get_property_value(self, name: str) -> object:
         if name == "{DAV:}getetag":
             # Nextcloud sends the quoted form in PROPFIND; clients compare it as is.
             return f'"{self.node.etag}"'
-        value = property_value(self.node, name)
+        value = filter_property_value(_read_context(self.environ), self.node, name,
+                                      property_value(self.node, name))
         if value is not None:
             return value
         if name == "{DAV:}quota-used-bytes" and self.node.is_dir:
@@ -227,26 +246,33 @@ class _NodeResource:
 
 
 class DirResource(_NodeResource, DAVCollection):
-    def __init__(self, path: str, environ: dict[str, Any], node: Node) -> None:
+    def __init__(self, path: str, environ: dict[str, Any], node: Node,
+                 name: str | None = None) -> None:
         DAVCollection.__init__(self, path, environ)
         self.node = node
+        self.name = node.name if name is None else name
 
     def get_member_names(self) -> list[str]:
-        return [child.name for child in self._children()]
+        return [entry.name for entry in self._entries()]
 
     def get_member(self, name: str) -> _NodeResource | None:
-        child = Node.objects.filter(parent=self.node, name=name).first()
+        child = _child(self.environ, self.node, name)
         return None if child is None else _resource(util.join_uri(self.path, name),
-                                                     self.environ, child)
+                                                     self.environ, child, name)
 
     def get_member_list(self) -> list[_NodeResource]:
         # One query for the whole listing (PROPFIND Depth 1), not one per member.
-        return [_resource(util.join_uri(self.path, child.name), self.environ, child)
-                for child in self._children()]
+        return [_resource(util.join_uri(self.path, entry.name), self.environ, entry.node,
+                          entry.name)
+                for entry in self._entries()]
 
-    def _children(self) -> list[Node]:
+    def _entries(self) -> list[Entry]:
         with dav_errors():
-            return selectors.node_children(user=_user(self.environ), node=self.node)
+            children = selectors.node_children(user=_user(self.environ), node=self.node)
+        for child in children:
+            child.parent = self.node  # already loaded: properties need no query per member
+        return filter_listing(_read_context(self.environ), self.node,
+                              [Entry(child.name, child) for child in children])
 
     def get_used_bytes(self) -> int:
         return self.node.size
@@ -330,16 +356,18 @@ class _Writable:
 
 
 class FileResource(_Writable, _NodeResource, DAVNonCollection):
-    def __init__(self, path: str, environ: dict[str, Any], node: Node) -> None:
+    def __init__(self, path: str, environ: dict[str, Any], node: Node,
+                 name: str | None = None) -> None:
         DAVNonCollection.__init__(self, path, environ)
         self.node = node
+        self.name = node.name if name is None else name
         self._upload = None
 
     def get_content_length(self) -> int:
         return self.node.size
 
     def get_content_type(self) -> str:
-        return mimetypes.guess_type(self.node.name)[0] or "application/octet-stream"
+        return mimetypes.guess_type(self.name)[0] or "application/octet-stream"
 
     def get_content(self) -> Any:
         with dav_errors():
@@ -401,10 +429,20 @@ class PendingFileResource(_Writable, DAVNonCollection):
         self.node = self._end(with_errors=with_errors)
 
 
-def _resource(path: str, environ: dict[str, Any], node: Node) -> _NodeResource:
+def _resource(path: str, environ: dict[str, Any], node: Node,
+              name: str | None = None) -> _NodeResource:
     if node.is_dir:
-        return DirResource(path, environ, node)
-    return FileResource(path, environ, node)
+        return DirResource(path, environ, node, name)
+    return FileResource(path, environ, node, name)
+
+
+def _child(environ: dict[str, Any], parent: Node, name: str) -> Node | None:
+    """The member `name` of `parent`; for reads, a read filter may find one that is missing."""
+    with dav_errors():
+        child = selectors.node_child_find(user=_user(environ), parent=parent, name=name)
+    if child is None:
+        child = filter_missing(_read_context(environ), parent, name)
+    return child
 
 
 class NodeProvider(DAVProvider):
@@ -436,8 +474,28 @@ class NodeProvider(DAVProvider):
         try:
             node = selectors.node_get_by_path(user=_user(environ), root=root, parts=names)
         except NodeNotFound:
-            return None
-        return _resource(path, environ, node)
+            if environ["REQUEST_METHOD"] not in READ_METHODS:
+                return None
+            found = self._resolve_filtered(environ, root, names)
+            if found is None:
+                return None
+            node = found
+        if environ["REQUEST_METHOD"] in READ_METHODS:
+            with dav_errors():
+                filter_check(_read_context(environ), node)
+        return _resource(path, environ, node, names[-1] if names else None)
+
+    def _resolve_filtered(self, environ: dict[str, Any], root: Node,
+                          names: list[str]) -> Node | None:
+        """Name by name, letting the read filters resolve missing names (only reached when the
+        one-query lookup found nothing, so the common case stays one query)."""
+        node = root
+        for name in names:
+            child = _child(environ, node, name)
+            if child is None:
+                return None
+            node = child
+        return node
 
     def custom_request_handler(self, environ, start_response, default_handler):  # type: ignore[no-untyped-def]
         method = environ["REQUEST_METHOD"]

@@ -53,6 +53,13 @@ def node_children(*, user: User, node: Node) -> list[Node]:
     return list(Node.objects.filter(parent=node).order_by("name"))
 
 
+def node_child_find(*, user: User, parent: Node, name: str) -> Node | None:
+    """The member `name` of `parent`, or None if there is none."""
+    if parent.owner_id != user.pk:
+        raise NodeNotFound()
+    return Node.objects.filter(parent=parent, name=name).first()
+
+
 def node_ancestor_ids(*, node_id: int) -> list[int]:
     """`node_id` and every ancestor up to the root, nearest first (one recursive query)."""
     table = Node._meta.db_table

@@ -70,8 +70,11 @@ def test_propfind_is_encrypted_follows_the_flag(alice):
 
     mkcol(alice, A + "/secret")
     node = Node.objects.get(name="secret")
+    assert prop_text(propfind(alice, A + "/secret")[A + "/secret/"], NC + "is-encrypted") == "0"
     node_set_encrypted(user=node.owner, node=node, encrypted=True)
-    assert prop_text(propfind(alice, A + "/secret")[A + "/secret/"], NC + "is-encrypted") == "1"
+    # Seen from its parent: clients without E2EE may not PROPFIND the folder itself (403).
+    listing = propfind(alice, A + "/", depth="1")
+    assert prop_text(listing[A + "/secret/"], NC + "is-encrypted") == "1"
 
 
 def test_propfind_getlastmodified_is_the_node_mtime(alice):
