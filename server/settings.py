@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "server.files",
     "server.certificates",
     "server.e2ee",
+    "server.audit",
 ]
 
 MIDDLEWARE = [

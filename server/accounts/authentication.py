@@ -6,6 +6,8 @@ import logging
 
 from rest_framework import authentication, exceptions
 
+from server.audit.services import client_address, record_failed_login
+
 from .services import credentials_check
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,9 @@ class BasicAppPasswordAuthentication(authentication.BaseAuthentication):
         checked = credentials_check(username=credentials[0], password=credentials[1])
         if checked is None:
             log.info("failed login for a user id from %s", request.META.get("REMOTE_ADDR"))
+            record_failed_login(
+                username=credentials[0], source_address=client_address(request.META), channel="ocs"
+            )
             raise exceptions.AuthenticationFailed("Invalid user id or password")
         return checked.user, checked
 

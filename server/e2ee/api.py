@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hsm.signer import public_key_pem
+from server.audit.api import AuditedView
 from server.certificates import selectors as certificate_selectors
 from server.certificates import services as certificate_services
 from server.certificates.signing import signer_get
@@ -19,9 +20,23 @@ from . import docs, folders, keys, locks, metadata
 from .gates import E2EEClient, OCSAPIRequest
 
 
-class E2EEView(OCSView):
+class E2EEView(AuditedView, OCSView):
     permission_classes = [IsAuthenticated, OCSAPIRequest, E2EEClient]
     parser_classes = [FormParser, MultiPartParser, JSONParser]
+
+    def audit_target(self, request: Request, kwargs: dict) -> str:
+        if "file_id" in kwargs:
+            return f"folder:{kwargs['file_id']}"
+        user = request.user
+        return f"identity:{user.get_username()}" if user.is_authenticated else ""
+
+    def audit_details(self, request: Request, kwargs: dict) -> dict:
+        details: dict = {"api": kwargs.get("api")}
+        if request.query_params.get("shareToken") or request.data.get("shareToken"):
+            details["link_share"] = True  # never the token itself: it grants access
+        if request.query_params.get("abort"):
+            details["abort"] = True
+        return details
 
 
 def field(request: Request, name: str) -> str:
@@ -49,6 +64,13 @@ def require_account_password(request: Request) -> None:
 
 @extend_schema_view(**docs.PUBLIC_KEY)
 class PublicKeyView(E2EEView):
+    audit_actions = {
+        "get": "certificate.read",
+        "post": "certificate.issue",
+        "put": "certificate.store_external",
+        "delete": "certificate.delete",
+    }
+
     def get(self, request: Request, api: str) -> Response:
         requested = [request.user.username]
         if "users" in request.query_params:
@@ -83,6 +105,12 @@ class PublicKeyView(E2EEView):
 
 @extend_schema_view(**docs.PRIVATE_KEY)
 class PrivateKeyView(E2EEView):
+    audit_actions = {
+        "get": "private_key.read",
+        "post": "private_key.store",
+        "delete": "private_key.delete",
+    }
+
     def get(self, request: Request, api: str) -> Response:
         return Response({"private-key": keys.private_key_get(key_owner=key_owner(request))})
 
@@ -121,6 +149,8 @@ def e2e_token(request: Request) -> str:
 
 @extend_schema_view(**docs.ENCRYPTED_FLAG)
 class EncryptedFlagView(E2EEView):
+    audit_actions = {"put": "folder.encrypt", "delete": "folder.unencrypt"}
+
     def put(self, request: Request, api: str, file_id: str) -> Response:
         folders.encrypted_flag_set(user=request.user, node_id=int(file_id))
         return Response([])
@@ -132,6 +162,8 @@ class EncryptedFlagView(E2EEView):
 
 @extend_schema_view(**docs.RESET)
 class EncryptedFilesResetView(E2EEView):
+    audit_actions = {"delete": "folder.reset_all"}
+
     def delete(self, request: Request, api: str) -> Response:
         require_account_password(request)
         return Response({"deletedIds": folders.encrypted_folders_reset(user=request.user)})
@@ -150,6 +182,8 @@ def _counter(request: Request) -> int:
 
 @extend_schema_view(**docs.LOCK)
 class LockView(E2EEView):
+    audit_actions = {"post": "lock.acquire", "delete": "lock.release"}
+
     def post(self, request: Request, api: str, file_id: str) -> Response:
         token = request.data.get("e2e-token") or request.query_params.get("e2e-token") or None
         if api == "1":
@@ -175,6 +209,12 @@ class LockView(E2EEView):
 
 @extend_schema_view(**docs.METADATA)
 class MetadataView(E2EEView):
+    audit_actions = {
+        "post": "metadata.create",
+        "put": "metadata.update",
+        "delete": "metadata.delete",
+    }
+
     def get(self, request: Request, api: str, file_id: str) -> Response:
         found = metadata.metadata_get(user=request.user, node_id=int(file_id), api_v1=api == "1")
         response = Response({"meta-data": found.document})
