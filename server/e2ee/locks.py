@@ -224,3 +224,16 @@ def locks_roll_back_stale(*, older_than: timedelta = ROLLBACK_AFTER) -> list[int
 
 def lock_touch(lock: Lock) -> None:
     Lock.objects.filter(pk=lock.pk).update(touched_at=timezone.now())
+
+
+def lock_force_release(*, lock_id: int) -> int:
+    """An admin ends a lock (a client crashed and its user cannot wait 24 h): everything staged
+    under it is reverted, as on abort. Returns the folder id."""
+    with transaction.atomic():
+        lock = Lock.objects.select_for_update().filter(pk=lock_id).first()
+        if lock is None:
+            raise NotFound("The lock no longer exists")
+        _lock_tree_rows(lock.node)
+        staging_revert(lock=lock)
+        lock.delete()
+        return lock.node_id

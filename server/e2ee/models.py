@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from server.files.models import Node
+
 
 class WrappedPrivateKey(models.Model):
     """The private key wrapped by the client under the user's mnemonic (`ct|iv|salt`), stored as
@@ -81,3 +83,11 @@ class StagedMove(models.Model):
     node = models.ForeignKey("files.Node", on_delete=models.CASCADE, related_name="+")
     from_parent = models.ForeignKey("files.Node", on_delete=models.CASCADE, related_name="+")
     from_name = models.CharField(max_length=255)
+
+
+class EncryptedFolder(Node):
+    """The admin's view of flagged folders (the node table holds them)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "encrypted folder"
