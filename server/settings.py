@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "server.certificates",
     "server.e2ee",
     "server.audit",
+    "server.sharing",
 ]
 
 MIDDLEWARE = [

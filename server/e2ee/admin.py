@@ -55,9 +55,7 @@ def force_release(modeladmin, request, queryset):
             source_address=client_address(request.META),
             details={"reason": form.cleaned_data["reason"], "holder": lock.user.get_username()},
         )
-    modeladmin.message_user(
-        request, f"Released {queryset.count() or 'the selected'} lock(s).", messages.SUCCESS
-    )
+    modeladmin.message_user(request, f"Released {len(locks)} lock(s).", messages.SUCCESS)
     return None
 
 

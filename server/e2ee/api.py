@@ -13,10 +13,11 @@ from server.audit.api import AuditedView
 from server.certificates import selectors as certificate_selectors
 from server.certificates import services as certificate_services
 from server.certificates.signing import signer_get
-from server.errors import BadRequest, Forbidden, Locked, NotFound
+from server.errors import BadRequest, Forbidden, Locked
 from server.ocs import OCSView
+from server.sharing.selectors import link_share_get
 
-from . import docs, folders, keys, locks, metadata
+from . import docs, filedrop, folders, keys, locks, metadata
 from .gates import E2EEClient, OCSAPIRequest
 
 
@@ -47,12 +48,25 @@ def field(request: Request, name: str) -> str:
     return value
 
 
+def share_token(request: Request) -> str:
+    """A public-link share context: form/query field `shareToken` or X-NC-E2EE-SHARE-TOKEN."""
+    return (
+        request.data.get("shareToken")
+        or request.query_params.get("shareToken")
+        or request.headers.get("X-NC-E2EE-SHARE-TOKEN")
+        or ""
+    )
+
+
 def key_owner(request: Request) -> str:
-    """The E2EE identity a key request is about: the caller, or a link share it owns."""
-    share_token = request.data.get("shareToken") or request.query_params.get("shareToken")
-    if share_token:
-        # Link shares (v2.1 "s:<token>" identities) arrive with the sharing API.
-        raise NotFound("Share not found")
+    """The E2EE identity a key request is about: the caller, or "s:<token>" for a link share
+    the caller owns (404 unknown token, 403 someone else's share)."""
+    token = share_token(request)
+    if token:
+        share = link_share_get(token=token)
+        if share.owner_id != request.user.pk:
+            raise Forbidden("Only the owner of the share can manage its keys")
+        return share.identity
     return request.user.username
 
 
@@ -257,3 +271,21 @@ class MetadataView(E2EEView):
                 user=request.user, node_id=int(file_id), token=e2e_token(request)
             )
         return Response([])
+
+
+class FiledropView(E2EEView):
+    """PUT meta-data/{id}/filedrop: signed-in users (owner, sharee) or anyone holding the share
+    token of a file-drop link; the web client that drops files is no E2EE client."""
+
+    permission_classes = [AllowAny, OCSAPIRequest]
+    audit_actions = {"put": "metadata.filedrop"}
+
+    def put(self, request: Request, api: str, file_id: str) -> Response:
+        entries = filedrop.filedrop_entries_parse(raw=field(request, "filedrop"))
+        merged = filedrop.filedrop_merge(
+            user=request.user if request.user.is_authenticated else None,
+            share_token=share_token(request) or None,
+            node_id=int(file_id),
+            entries=entries,
+        )
+        return Response({"filedrop": merged})
