@@ -10,7 +10,20 @@ from pathlib import Path
 
 import environ
 
-env = environ.Env()
+
+class _TrimmedFileMapping(environ.FileAwareMapping):
+    """Values may come from files (SECRET_KEY_FILE=/run/secrets/…, Docker secrets); such files
+    usually end in a newline, which must not become part of a key or a URL."""
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key).strip()
+
+
+class _Env(environ.Env):
+    ENVIRON = _TrimmedFileMapping()
+
+
+env = _Env()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env.str("E2EE_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
@@ -34,6 +47,20 @@ SECRET_KEY = env.str("SECRET_KEY", default="") or _secret_key_from_data_dir()
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# Behind a TLS-terminating proxy: E2EE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https makes
+# Django trust the proxy's word that the request came over HTTPS; cookies then become secure and
+# HSTS is sent. Only set it when the proxy overwrites that header on every request.
+_proxy_ssl_header = env.list("E2EE_PROXY_SSL_HEADER", default=[])
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if len(_proxy_ssl_header) == 2 else None
+_behind_tls = SECURE_PROXY_SSL_HEADER is not None or env.bool("E2EE_TLS", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _behind_tls
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if _behind_tls else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -166,11 +193,23 @@ WEBDAV_WRITE_GATES = ["webdav.e2ee.e2ee_write_gate"]
 WEBDAV_READ_FILTERS = ["webdav.e2ee.e2ee_read_filter"]
 WEBDAV_BLOCK_SIZE = env.int("WEBDAV_BLOCK_SIZE", default=1024 * 1024)
 
+# Containers (LOG_FORMAT=json) log JSON lines on stdout; interactive use logs text on stderr,
+# which keeps management commands' stdout (printed passwords, exports) clean.
+_log_format = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "server.core.logging.JSONLinesFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout" if _log_format == "json" else "ext://sys.stderr",
+            "formatter": _log_format,
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"wsgidav": {"level": env.str("WSGIDAV_LOG_LEVEL", default="WARNING")}},
 }
