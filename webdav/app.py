@@ -9,11 +9,13 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 from .auth import BasicAuthenticator, NextcloudDomainController
 from .provider import NodeProvider
+from .public import PublicShareProvider
 
 # Mount points (the path prefixes server.wsgi routes here).
 FILES_PREFIX = "/remote.php/dav/files"
 LEGACY_PREFIX = "/remote.php/webdav"
-PREFIXES = (FILES_PREFIX, LEGACY_PREFIX)
+PUBLIC_PREFIX = "/public.php/dav/files"
+PREFIXES = (FILES_PREFIX, LEGACY_PREFIX, PUBLIC_PREFIX)
 
 
 def build_webdav_app() -> WsgiDAVApp:
@@ -22,6 +24,7 @@ def build_webdav_app() -> WsgiDAVApp:
         "provider_mapping": {
             FILES_PREFIX: NodeProvider(uid_in_path=True),
             LEGACY_PREFIX: NodeProvider(uid_in_path=False),
+            PUBLIC_PREFIX: PublicShareProvider(),
         },
         "middleware_stack": [ErrorPrinter, BasicAuthenticator, RequestResolver],
         "http_authenticator": {

@@ -11,6 +11,8 @@ from wsgidav.http_authenticator import HTTPAuthenticator
 from server.accounts.authentication import REALM, parse_basic_header
 from server.accounts.services import authenticate_basic
 
+# Anonymous, by share token (webdav.app mounts it; the same value, kept here to avoid a cycle).
+PUBLIC_PREFIX = "/public.php/dav/files"
 # Where the authenticated Django user travels through the WSGI environ.
 USER_KEY = "e2ee.user"
 REALM_NAME = "e2ee-stack"
@@ -26,7 +28,10 @@ class NextcloudDomainController(BaseDomainController):
         return REALM_NAME
 
     def require_authentication(self, realm: str, environ: dict[str, Any]) -> bool:
-        return True
+        # Public link shares authenticate by their token alone (webdav.public).
+        # WsgiDAV has moved the mount point into SCRIPT_NAME by now.
+        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        return not (path == PUBLIC_PREFIX or path.startswith(PUBLIC_PREFIX + "/"))
 
     def is_share_anonymous(self, path_info: str) -> bool:
         return False

@@ -35,6 +35,10 @@ def e2ee_write_gate(intent: WriteIntent) -> WriteIntent:
     op, node = intent.operation, intent.node
     if op == "proppatch":
         return intent
+    if intent.link_share and op == "put" and node is None:
+        # Secure file drop (PROTOCOL.md §1.10): the uploader has no lock and no folder key; the
+        # new name is committed at once, like the filedrop metadata entry that describes it.
+        return intent
     dest_inside = _inside(intent.parent)
     # The topmost encrypted folder itself lives in plain space: deleting or renaming it needs
     # the token of its own lock, and happens at once (there is no staging outside the tree).

@@ -38,6 +38,9 @@ class WriteIntent:
     node: Node | None
     # The WSGI environ: headers such as HTTP_E2E_TOKEN and HTTP_USER_AGENT, the query string.
     environ: Mapping[str, Any] = dataclasses.field(repr=False, compare=False)
+    # An anonymous upload through a public link share (file drop): a new file in the share's
+    # folder, never an overwrite; `user` is the share's owner.
+    link_share: bool = False
 
     def replace(self, **changes: Any) -> WriteIntent:
         return dataclasses.replace(self, **changes)

@@ -24,6 +24,28 @@ def _checksums(node: Node) -> object:
     return el
 
 
+PERMISSIONS = OC + "permissions"
+
+
+def permission_letters(node: Node, bits: int, *, shared: bool, mount: bool) -> str:
+    """oc:permissions from share bits, as Nextcloud shows shared items: S shared with me,
+    M the share's own node (mounted), then what the bits allow."""
+    letters = ("S" if shared else "") + ("M" if mount else "")
+    if bits & 16:
+        letters += "R"
+    if bits & 1:
+        letters += "G"
+    if bits & 8 and not mount:
+        letters += "D"
+    if bits & 2 and not mount:
+        letters += "NV"
+    if node.is_file and bits & 2:
+        letters += "W"
+    if node.is_dir and bits & 4:
+        letters += "CK"
+    return letters
+
+
 _COMMON: dict[str, Callable[[Node], object]] = {
     OC + "fileid": lambda n: str(n.id),
     OC + "id": lambda n: oc_id(n.id),

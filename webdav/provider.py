@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import mimetypes
 from collections.abc import Iterator
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -24,10 +25,13 @@ from server.files import chunking, selectors, services
 from server.files.errors import FilesError, NodeNotFound
 from server.files.ids import oc_id
 from server.files.models import Node
+from server.sharing import permissions as perms
+from server.sharing.models import Share
+from server.sharing.selectors import share_mount_find, shares_received
 
 from .auth import USER_KEY
 from .gates import GateRefused, Operation, WriteIntent, gate_write
-from .properties import property_names, property_value
+from .properties import PERMISSIONS, permission_letters, property_names, property_value
 from .reads import (
     READ_METHODS,
     Entry,
@@ -46,6 +50,33 @@ STATUS_KEY = "e2ee.status"
 ROOT_KEY = "e2ee.root"
 
 _MTIME_PROPS = ("{DAV:}lastmodified", "{DAV:}getlastmodified")
+
+
+@dataclass(frozen=True)
+class Access:
+    """How the request reaches a resource: whose tree it is in (services act as that owner),
+    the share permission bits (all for one's own tree), and the share it came through."""
+
+    owner: User
+    permissions: int = perms.ALL
+    share: Share | None = None
+    # The resource is the share's own node as a sharee (or a public link) sees it: it cannot
+    # be deleted, moved or changed from there.
+    mount: bool = False
+    # Reached anonymously through a public link (/public.php/dav/files/<token>/).
+    public: bool = False
+
+    def below(self) -> Access:
+        """The access to members of this resource."""
+        return Access(self.owner, self.permissions, self.share, False, self.public)
+
+    def require(self, *bits: int) -> None:
+        if not perms.has(self.permissions, *bits):
+            raise DAVError(HTTP_FORBIDDEN, "the share does not allow this")
+
+
+def _own(environ: dict[str, Any]) -> Access:
+    return Access(owner=_user(environ))
 
 
 @contextlib.contextmanager
@@ -104,11 +135,22 @@ def _node_headers(environ: dict[str, Any], node: Node, *, mtime_accepted: bool =
         headers.append(("X-OC-MTime", "accepted"))
 
 
-def _gate(environ: dict[str, Any], operation: Operation, *, parent: Node, name: str,
-          node: Node | None) -> WriteIntent:
+def _gate(environ: dict[str, Any], operation: Operation, *, access: Access, parent: Node,
+          name: str, node: Node | None) -> WriteIntent:
+    """The share permission the operation needs, then the write gates. The intent's user is
+    the owner of the tree: services act as them."""
+    if operation == "put":
+        access.require(perms.UPDATE if node is not None else perms.CREATE)
+    elif operation in ("mkcol", "copy", "move"):
+        access.require(perms.CREATE)
+    elif operation == "delete":
+        access.require(perms.DELETE)
+    else:
+        access.require(perms.UPDATE)
     with dav_errors():
-        return gate_write(WriteIntent(operation=operation, user=_user(environ), parent=parent,
-                                      name=name, node=node, environ=environ))
+        return gate_write(WriteIntent(operation=operation, user=access.owner, parent=parent,
+                                      name=name, node=node, environ=environ,
+                                      link_share=access.public))
 
 
 class _NodeResource:
@@ -117,6 +159,7 @@ class _NodeResource:
     node: Node
     # The name the node is shown under (a read filter may show it under another one).
     name: str
+    access: Access
     path: str
     environ: dict[str, Any]
     provider: NodeProvider
@@ -152,8 +195,11 @@ class _NodeResource:
         if name == "{DAV:}getetag":
             # Nextcloud sends the quoted form in PROPFIND; clients compare it as is.
             return f'"{self.node.etag}"'
-        value = filter_property_value(_read_context(self.environ), self.node, name,
-                                      property_value(self.node, name))
+        value = property_value(self.node, name)
+        if name == PERMISSIONS and (self.access.share is not None or self.access.public):
+            value = permission_letters(self.node, self.access.permissions,
+                                       shared=True, mount=self.access.mount)
+        value = filter_property_value(_read_context(self.environ), self.node, name, value)
         if value is not None:
             return value
         if name == "{DAV:}quota-used-bytes" and self.node.is_dir:
@@ -170,6 +216,7 @@ class _NodeResource:
         mtime = _parse_mtime(value.text or "")
         if dry_run:
             return
+        self._not_the_mount()
         intent = self._gate("proppatch", parent=self._parent_or_self(), name=self.node.name,
                             node=self.node)
         with dav_errors():
@@ -178,8 +225,13 @@ class _NodeResource:
     # --- delete, move, copy: always handled natively, in one transaction each ---
 
     def _gate(self, operation: Operation, *, parent: Node, name: str,
-              node: Node | None) -> WriteIntent:
-        return _gate(self.environ, operation, parent=parent, name=name, node=node)
+              node: Node | None, access: Access | None = None) -> WriteIntent:
+        return _gate(self.environ, operation, access=access or self.access, parent=parent,
+                     name=name, node=node)
+
+    def _not_the_mount(self) -> None:
+        if self.access.mount:
+            raise DAVError(HTTP_FORBIDDEN, "a shared item cannot be changed by its sharee")
 
     def _parent_or_self(self) -> Node:
         return self.node.parent if self.node.parent_id is not None else self.node  # type: ignore[return-value]
@@ -187,6 +239,7 @@ class _NodeResource:
     def handle_delete(self) -> bool:
         if self.node.is_root:
             raise DAVError(HTTP_FORBIDDEN, "the root folder cannot be deleted")
+        self._not_the_mount()
         intent = self._gate("delete", parent=self._parent_or_self(), name=self.node.name,
                             node=self.node)
         with dav_errors():
@@ -204,16 +257,25 @@ class _NodeResource:
     def delete(self) -> None:
         self.handle_delete()
 
-    def _destination(self, dest_path: str) -> tuple[Node, str]:
+    def _destination(self, dest_path: str) -> tuple[Node, str, Access]:
         parent_res = self.provider.get_resource_inst(util.get_uri_parent(dest_path) or "/",
                                                      self.environ)
         if not isinstance(parent_res, DirResource):
             raise DAVError(HTTP_CONFLICT, "the destination folder does not exist")
-        return parent_res.node, util.get_uri_name(dest_path)
+        if parent_res.access.owner.pk != self.access.owner.pk:
+            raise DAVError(HTTP_FORBIDDEN, "moving or copying between shares is not supported")
+        return parent_res.node, util.get_uri_name(dest_path), parent_res.access
 
     def _place(self, operation: Operation, dest_path: str) -> bool:
-        parent, name = self._destination(dest_path)
-        intent = self._gate(operation, parent=parent, name=name, node=self.node)
+        parent, name, dest_access = self._destination(dest_path)
+        if operation == "move":
+            self._not_the_mount()
+            if parent.id == self.node.parent_id:
+                self.access.require(perms.UPDATE)  # a rename
+            else:
+                self.access.require(perms.DELETE)
+        intent = self._gate(operation, parent=parent, name=name, node=self.node,
+                            access=dest_access)
         overwrite = self.environ.get("HTTP_OVERWRITE", "T") == "T"
         place = services.node_move if operation == "move" else services.node_copy
         with dav_errors():
@@ -229,8 +291,8 @@ class _NodeResource:
     def handle_copy(self, dest_path: str, *, depth_infinity: bool) -> bool:
         if self.node.is_dir and not depth_infinity:
             # COPY with Depth 0 of a folder: an empty folder at the destination.
-            parent, name = self._destination(dest_path)
-            intent = self._gate("mkcol", parent=parent, name=name, node=None)
+            parent, name, dest_access = self._destination(dest_path)
+            intent = self._gate("mkcol", parent=parent, name=name, node=None, access=dest_access)
             with dav_errors():
                 existing = Node.objects.filter(parent=intent.parent, name=intent.name).first()
                 if existing is not None:
@@ -247,32 +309,45 @@ class _NodeResource:
 
 class DirResource(_NodeResource, DAVCollection):
     def __init__(self, path: str, environ: dict[str, Any], node: Node,
-                 name: str | None = None) -> None:
+                 name: str | None = None, access: Access | None = None) -> None:
         DAVCollection.__init__(self, path, environ)
         self.node = node
         self.name = node.name if name is None else name
+        self.access = access or _own(environ)
 
     def get_member_names(self) -> list[str]:
         return [entry.name for entry in self._entries()]
 
     def get_member(self, name: str) -> _NodeResource | None:
-        child = _child(self.environ, self.node, name)
+        child = _child(self.environ, self.access.owner, self.node, name)
         return None if child is None else _resource(util.join_uri(self.path, name),
-                                                     self.environ, child, name)
+                                                     self.environ, child, name,
+                                                     self.access.below())
 
     def get_member_list(self) -> list[_NodeResource]:
         # One query for the whole listing (PROPFIND Depth 1), not one per member.
+        mounts = self._mounts()
         return [_resource(util.join_uri(self.path, entry.name), self.environ, entry.node,
-                          entry.name)
-                for entry in self._entries()]
+                          entry.name, mounts.get(entry.node.id) or self.access.below())
+                for entry in self._entries(mounts)]
 
-    def _entries(self) -> list[Entry]:
+    def _mounts(self) -> dict[int, Access]:
+        """In the user's own root: the folders shared with them, by node id."""
+        if not self.node.is_root or self.access.share is not None or self.access.public:
+            return {}
+        return {share.node_id: Access(share.owner, share.permissions, share, mount=True)
+                for share in shares_received(user=self.access.owner)}
+
+    def _entries(self, mounts: dict[int, Access] | None = None) -> list[Entry]:
         with dav_errors():
-            children = selectors.node_children(user=_user(self.environ), node=self.node)
+            children = selectors.node_children(user=self.access.owner, node=self.node)
         for child in children:
             child.parent = self.node  # already loaded: properties need no query per member
-        return filter_listing(_read_context(self.environ), self.node,
-                              [Entry(child.name, child) for child in children])
+        entries = [Entry(child.name, child) for child in children]
+        for access in (self._mounts() if mounts is None else mounts).values():
+            assert access.share is not None
+            entries.append(Entry(access.share.target_name, access.share.node))
+        return filter_listing(_read_context(self.environ), self.node, entries)
 
     def get_used_bytes(self) -> int:
         return self.node.size
@@ -283,9 +358,11 @@ class DirResource(_NodeResource, DAVCollection):
     def create_empty_resource(self, name: str) -> PendingFileResource:
         # Nothing is stored yet: the row appears only when the upload commits.
         return PendingFileResource(util.join_uri(self.path, name), self.environ,
-                                   parent=self.node, name=name)
+                                   parent=self.node, name=name, access=self.access.below())
 
     def create_collection(self, name: str) -> None:
+        if self.access.public:
+            raise DAVError(HTTP_FORBIDDEN, "a file drop takes files only")
         mtime = _header_mtime(self.environ)
         intent = self._gate("mkcol", parent=self.node, name=name, node=None)
         with dav_errors():
@@ -311,6 +388,7 @@ class _Writable:
     """PUT support for an existing file or a name that does not exist yet."""
 
     environ: dict[str, Any]
+    access: Access
     _upload: services.FileUpload | chunking.ChunkUpload | None
     _mtime: int | None
 
@@ -324,7 +402,12 @@ class _Writable:
                 piece = chunking.chunk_name_parse(name=name)
             name = piece.name
             existing = Node.objects.filter(parent=parent, name=name).first()
-        intent = _gate(self.environ, "put", parent=parent, name=name, node=existing)
+        if self.access.public and (piece is not None or existing is not None or Node.objects.filter(
+                parent=parent, name=name).exists()):
+            # A file drop only adds new files; it never overwrites or reveals what is there.
+            raise DAVError(HTTP_FORBIDDEN, "a file drop cannot overwrite")
+        intent = _gate(self.environ, "put", access=self.access, parent=parent, name=name,
+                       node=existing)
         chunked = "chunked" in self.environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         options: dict[str, Any] = {
             "user": intent.user, "parent": intent.parent,
@@ -333,7 +416,8 @@ class _Writable:
         }
         with dav_errors():
             if piece is None:
-                self._upload = services.file_upload_begin(name=intent.name, **options)
+                self._upload = services.file_upload_begin(
+                    name=intent.name, overwrite=not self.access.public, **options)
             else:
                 self._upload = chunking.chunk_upload_begin(
                     name=f"{intent.name}-chunking-{piece.transfer_id}-{piece.count}-{piece.index}",
@@ -357,10 +441,11 @@ class _Writable:
 
 class FileResource(_Writable, _NodeResource, DAVNonCollection):
     def __init__(self, path: str, environ: dict[str, Any], node: Node,
-                 name: str | None = None) -> None:
+                 name: str | None = None, access: Access | None = None) -> None:
         DAVNonCollection.__init__(self, path, environ)
         self.node = node
         self.name = node.name if name is None else name
+        self.access = access or _own(environ)
         self._upload = None
 
     def get_content_length(self) -> int:
@@ -371,7 +456,7 @@ class FileResource(_Writable, _NodeResource, DAVNonCollection):
 
     def get_content(self) -> Any:
         with dav_errors():
-            return selectors.file_open(user=_user(self.environ), node=self.node)
+            return selectors.file_open(user=self.access.owner, node=self.node)
 
     def support_ranges(self) -> bool:
         return True
@@ -395,9 +480,10 @@ class FileResource(_Writable, _NodeResource, DAVNonCollection):
 class PendingFileResource(_Writable, DAVNonCollection):
     """A PUT target that does not exist yet. It has no row until its upload commits."""
 
-    def __init__(self, path: str, environ: dict[str, Any], *, parent: Node, name: str) -> None:
+    def __init__(self, path: str, environ: dict[str, Any], *, parent: Node, name: str,
+                 access: Access) -> None:
         DAVNonCollection.__init__(self, path, environ)
-        self.parent, self.name = parent, name
+        self.parent, self.name, self.access = parent, name, access
         self.node: Node | None = None
         self._upload = None
 
@@ -429,17 +515,17 @@ class PendingFileResource(_Writable, DAVNonCollection):
         self.node = self._end(with_errors=with_errors)
 
 
-def _resource(path: str, environ: dict[str, Any], node: Node,
-              name: str | None = None) -> _NodeResource:
+def _resource(path: str, environ: dict[str, Any], node: Node, name: str | None = None,
+              access: Access | None = None) -> _NodeResource:
     if node.is_dir:
-        return DirResource(path, environ, node, name)
-    return FileResource(path, environ, node, name)
+        return DirResource(path, environ, node, name, access)
+    return FileResource(path, environ, node, name, access)
 
 
-def _child(environ: dict[str, Any], parent: Node, name: str) -> Node | None:
+def _child(environ: dict[str, Any], owner: User, parent: Node, name: str) -> Node | None:
     """The member `name` of `parent`; for reads, a read filter may find one that is missing."""
     with dav_errors():
-        child = selectors.node_child_find(user=_user(environ), parent=parent, name=name)
+        child = selectors.node_child_find(user=owner, parent=parent, name=name)
     if child is None:
         child = filter_missing(_read_context(environ), parent, name)
     return child
@@ -470,28 +556,39 @@ class NodeProvider(DAVProvider):
         names = self._names(path, environ)
         if names is None:
             return None
-        root = _root(environ)
+        base, access, rest = self._base(environ, names)
         try:
-            node = selectors.node_get_by_path(user=_user(environ), root=root, parts=names)
+            node = selectors.node_get_by_path(user=access.owner, root=base, parts=rest)
         except NodeNotFound:
             if environ["REQUEST_METHOD"] not in READ_METHODS:
                 return None
-            found = self._resolve_filtered(environ, root, names)
+            found = self._resolve_filtered(environ, access.owner, base, rest)
             if found is None:
                 return None
             node = found
         if environ["REQUEST_METHOD"] in READ_METHODS:
             with dav_errors():
                 filter_check(_read_context(environ), node)
-        return _resource(path, environ, node, names[-1] if names else None)
+        return _resource(path, environ, node, names[-1] if names else None,
+                         access if not rest else access.below())
 
-    def _resolve_filtered(self, environ: dict[str, Any], root: Node,
+    def _base(self, environ: dict[str, Any], names: list[str]) -> tuple[Node, Access, list[str]]:
+        """Where resolution starts: a folder shared with the user when the first name is the
+        name it is shown under in the user's root, else the user's own root."""
+        if names:
+            share = share_mount_find(user=_user(environ), target_name=names[0])
+            if share is not None:
+                return share.node, Access(share.owner, share.permissions, share,
+                                          mount=True), names[1:]
+        return _root(environ), _own(environ), names
+
+    def _resolve_filtered(self, environ: dict[str, Any], owner: User, base: Node,
                           names: list[str]) -> Node | None:
         """Name by name, letting the read filters resolve missing names (only reached when the
         one-query lookup found nothing, so the common case stays one query)."""
-        node = root
+        node = base
         for name in names:
-            child = _child(environ, node, name)
+            child = _child(environ, owner, node, name)
             if child is None:
                 return None
             node = child

@@ -2,7 +2,8 @@
 
 import json
 
-from drf_spectacular.utils import extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import serializers
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -15,6 +16,7 @@ from server.certificates import services as certificate_services
 from server.certificates.signing import signer_get
 from server.errors import BadRequest, Forbidden, Locked
 from server.ocs import OCSView
+from server.openapi import ocs
 from server.sharing.selectors import link_share_get
 
 from . import docs, filedrop, folders, keys, locks, metadata
@@ -280,6 +282,12 @@ class FiledropView(E2EEView):
     permission_classes = [AllowAny, OCSAPIRequest]
     audit_actions = {"put": "metadata.filedrop"}
 
+    @extend_schema(
+        summary="add file drop entries to the committed metadata (v2.1 secure file drop)",
+        tags=["e2ee"],
+        request=None,
+        responses={200: ocs("Filedrop", {"filedrop": serializers.DictField()})},
+    )
     def put(self, request: Request, api: str, file_id: str) -> Response:
         entries = filedrop.filedrop_entries_parse(raw=field(request, "filedrop"))
         merged = filedrop.filedrop_merge(

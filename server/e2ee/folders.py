@@ -10,6 +10,8 @@ from server.files import selectors as file_selectors
 from server.files import services as file_services
 from server.files.errors import NodeNotFound
 from server.files.models import Node
+from server.sharing import permissions
+from server.sharing.selectors import node_access
 
 from .models import FolderMetadata
 
@@ -20,15 +22,20 @@ DELETED_SUFFIX = ".e2e-to-delete"
 def folder_get(*, user: User, node_id: int, write: bool = False) -> Node:
     """A folder the user may use for E2EE ("missing" and "not yours" are both 404).
 
-    `write` is the UPDATE permission; owners have it. Shares will grant it through their bits.
+    A sharee resolves the owner's folder (PROTOCOL.md §4.4): reads need the share's READ bit,
+    writes (`write`, locks and metadata uploads) its UPDATE bit; owners have both. Services
+    acting on the folder's nodes act as `node.owner`.
     """
     try:
-        node = file_selectors.node_get(user=user, node_id=node_id)
+        access = node_access(user=user, node_id=node_id)
     except NodeNotFound:
         raise NotFound("Could not find the folder") from None
-    if not node.is_dir:
+    if not access.node.is_dir:
         raise NotFound("Not a folder")
-    return node
+    needed = permissions.UPDATE if write else permissions.READ
+    if not permissions.has(access.permissions, needed):
+        raise Forbidden("The share does not allow this")
+    return access.node
 
 
 def encrypted_ancestry(*, node: Node) -> list[Node]:
@@ -64,7 +71,7 @@ def encrypted_flag_set(*, user: User, node_id: int) -> Node:
         raise NotFound("The folder is not empty")
     if folder.is_encrypted:
         return folder
-    return file_services.node_set_encrypted(user=user, node=folder, encrypted=True)
+    return file_services.node_set_encrypted(user=folder.owner, node=folder, encrypted=True)
 
 
 def encrypted_flag_unset(*, user: User, node_id: int) -> Node:
@@ -73,7 +80,7 @@ def encrypted_flag_unset(*, user: User, node_id: int) -> Node:
         raise NotFound("The folder is not empty")
     with transaction.atomic():
         FolderMetadata.objects.filter(node=folder).delete()
-        return file_services.node_set_encrypted(user=user, node=folder, encrypted=False)
+        return file_services.node_set_encrypted(user=folder.owner, node=folder, encrypted=False)
 
 
 def encrypted_folders_reset(*, user: User) -> list[int]:

@@ -15,4 +15,8 @@ urlpatterns = [
     re_path(PREFIX + r"encrypted-files/?$", api.EncryptedFilesResetView.as_view()),
     re_path(PREFIX + r"lock/" + FILE_ID + "/?$", api.LockView.as_view()),
     re_path(PREFIX + r"meta-data/" + FILE_ID + "/?$", api.MetadataView.as_view()),
+    re_path(
+        PREFIX.replace("[12])", "2)") + r"meta-data/" + FILE_ID + "/filedrop/?$",
+        api.FiledropView.as_view(),
+    ),
 ]

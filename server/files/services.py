@@ -152,13 +152,17 @@ class FileUpload:
     `commit`, and `abort` (or any failure in commit) leaves no row and no file behind."""
 
     def __init__(self, *, user: User, parent: Node, name: str, expected_size: int | None,
-                 mtime: int | None, checksum: str | None, store: BlobStore) -> None:
+                 mtime: int | None, checksum: str | None, store: BlobStore,
+                 overwrite: bool = True) -> None:
         name_validate(name=name)
         if parent.owner_id != user.pk or not parent.is_dir:
             raise ParentMissing()
         existing = Node.objects.filter(parent=parent, name=name).only("kind").first()
         if existing is not None and existing.is_dir:
             raise KindMismatch("a folder exists under that name")
+        if existing is not None and not overwrite:
+            raise NodeExists()
+        self.overwrite = overwrite
         self.user, self.parent_id, self.name = user, parent.id, name
         self.expected_size, self.mtime = expected_size, mtime
         # Only hash when the client gave a checksum: hashing costs more than the disk write.
@@ -218,6 +222,8 @@ class FileUpload:
         node = Node.objects.select_for_update().filter(parent=parent, name=self.name).first()
         if node is not None and node.is_dir:
             raise KindMismatch("a folder exists under that name")
+        if node is not None and not self.overwrite:
+            raise NodeExists()  # created meanwhile; a create-only upload must not replace it
         created = node is None
         if node is None:
             node = Node.objects.create(
@@ -237,10 +243,12 @@ class FileUpload:
 
 def file_upload_begin(*, user: User, parent: Node, name: str, expected_size: int | None = None,
                       mtime: int | None = None, checksum: str | None = None,
-                      store: BlobStore | None = None) -> FileUpload:
-    """Start a push-style upload (the WebDAV PUT path hands over the body piece by piece)."""
+                      store: BlobStore | None = None, overwrite: bool = True) -> FileUpload:
+    """Start a push-style upload (the WebDAV PUT path hands over the body piece by piece).
+    With `overwrite` False an existing file of that name is never replaced (NodeExists)."""
     return FileUpload(user=user, parent=parent, name=name, expected_size=expected_size,
-                      mtime=mtime, checksum=checksum, store=store or get_blob_store())
+                      mtime=mtime, checksum=checksum, store=store or get_blob_store(),
+                      overwrite=overwrite)
 
 
 def file_write(*, user: User, parent: Node, name: str, body: BinaryIO,
