@@ -135,7 +135,80 @@ class V1ChecksumError(IntegrityError):
     """A metadata 1.2 ``checksum`` does not match the mnemonic, file ids and metadata key."""
 
 
+class KeyChangedError(CertificateError):
+    """A pinned key (the server key, or a user's certificate) is served changed (THREATS K1-K4)."""
+
+
+class ServerKeyChangedError(KeyChangedError):
+    """The server's signing key differs from the one pinned at first use."""
+
+
+class CertificateChangedError(KeyChangedError):
+    """A user's certificate differs from the one pinned at first sight."""
+
+
+class FingerprintMismatchError(IntegrityError):
+    """An out-of-band safety number does not match the pinned certificate."""
+
+
+class UnexpectedPlaintextError(IntegrityError):
+    """A server object inside an encrypted tree is not described by its signed metadata."""
+
+
+# --- the I/O shell (client.api, client.keystore, client.ops) --------------------------------
+
+
+class UsageProblem(E2EEError):
+    """The command cannot run as asked (exit status 2): no account, no identity, bad path."""
+
+
+class NotLoggedInError(UsageProblem):
+    """No account is stored in the configuration directory."""
+
+
+class NoIdentityError(UsageProblem):
+    """This device holds no private key yet (run ``e2ee init`` or ``e2ee add-device``)."""
+
+
+class IdentityExistsError(UsageProblem):
+    """A key pair exists already (on the server or on this device)."""
+
+
+class RemotePathError(UsageProblem):
+    """A remote path does not exist, or is not what the command needs (file vs folder)."""
+
+
+class LocalPathError(UsageProblem):
+    """A local path does not exist, or would be overwritten without being asked to."""
+
+
+class NotEncryptedError(UsageProblem):
+    """A command that needs an encrypted folder was given a plain one."""
+
+
+class ServerError(E2EEError):
+    """The server refused a request or could not be reached (HTTP status in ``status``)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthenticationError(ServerError):
+    """The server rejected the credentials (401)."""
+
+
+class LockedError(ServerError):
+    """Another client holds the lock on the folder (423) or changed it meanwhile (412)."""
+
+
+class E2EEUnavailableError(ServerError):
+    """The server does not offer end-to-end encryption to this account."""
+
+
 __all__ = [
+    "AuthenticationError",
+    "CertificateChangedError",
     "CertificateError",
     "CertificateKeyMismatchError",
     "CertificateNotIssuedByServerError",
@@ -145,22 +218,36 @@ __all__ = [
     "DecryptionError",
     "DowngradeError",
     "E2EEError",
+    "E2EEUnavailableError",
+    "FingerprintMismatchError",
     "FormatError",
+    "IdentityExistsError",
     "IntegrityError",
+    "KeyChangedError",
     "KeyChecksumMissingError",
     "KeyChecksumRemovedError",
     "KeyMismatchError",
     "KeyUnwrapError",
+    "LocalPathError",
+    "LockedError",
     "MalformedMetadataError",
     "MetadataRollbackError",
     "MetadataSignatureError",
     "MissingKeyMaterialError",
+    "NoIdentityError",
+    "NotEncryptedError",
+    "NotLoggedInError",
     "OwnEntryMissingError",
     "PlaintextInEncryptedFolderError",
+    "RemotePathError",
+    "ServerError",
+    "ServerKeyChangedError",
     "SignerNotRootUserError",
     "TagMismatchError",
     "TruncatedCiphertextError",
+    "UnexpectedPlaintextError",
     "UnsupportedVersionError",
+    "UsageProblem",
     "V1ChecksumError",
     "WrongMnemonic",
 ]

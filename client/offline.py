@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
-import os
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import click
 
 from client import crypto
+from client.cli_support import atomic_output, one_line_command, report_errors
 from client.crypto.metadata import decrypt_metadata_json, decrypt_v1_file_json
-from client.errors import E2EEError, IntegrityError
+from client.errors import E2EEError
 from client.protocol import (
     MetadataDocumentV1,
     MetadataDocumentV2,
@@ -32,83 +28,13 @@ from client.protocol import (
     unwrap_ocs_metadata,
 )
 
-EXIT_OK, EXIT_OTHER, EXIT_USAGE, EXIT_INTEGRITY = 0, 1, 2, 3
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-# --- I/O helper ------------------------------------------------------------------------------
-
-
-@contextmanager
-def atomic_output(path: Path) -> Iterator[IO[bytes]]:
-    """Write to a temporary file beside ``path``; rename it into place only on success."""
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-# --- one-line errors and exit codes ---------------------------------------------------------
-
-
-def _one_line(message: str) -> str:
-    return " ".join(str(message).split()) or "unknown error"
-
-
-class OneLineUsageError(click.UsageError):
-    """Click's usage errors, shown as one line instead of usage + hint + error."""
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"e2ee offline: usage error: {_one_line(self.format_message())}", err=True)
-
-
-class OfflineCommand(click.Command):
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except OneLineUsageError:
-            raise
-        except click.UsageError as exc:
-            raise OneLineUsageError(exc.format_message(), ctx) from None
-
-
-def _fail(code: int, message: str) -> NoReturn:
-    click.echo(f"e2ee offline: {_one_line(message)}", err=True)
-    raise SystemExit(code)
-
-
-def _report_errors(func: F) -> F:
-    """Turn every exception into one stderr line and the documented exit status."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (click.exceptions.Exit, click.Abort, click.UsageError, SystemExit):
-            raise
-        except IntegrityError as exc:
-            _fail(EXIT_INTEGRITY, f"verification failed: {type(exc).__name__}: {exc}")
-        except E2EEError as exc:
-            _fail(EXIT_OTHER, f"error: {type(exc).__name__}: {exc}")
-        except OSError as exc:
-            _fail(EXIT_OTHER, f"error: {exc.strerror or exc}: {exc.filename or ''}")
-        except Exception as exc:  # noqa: BLE001 - the CLI promises no traceback
-            _fail(EXIT_OTHER, f"internal error: {type(exc).__name__}")
-
-    return wrapper  # type: ignore[return-value]
+PREFIX = "e2ee offline"
+OfflineCommand = one_line_command(PREFIX)
+_report_errors = report_errors(PREFIX)
 
 
 def _usage(message: str) -> NoReturn:
-    raise OneLineUsageError(message)
+    raise OfflineCommand.usage_error(message)  # type: ignore[attr-defined]
 
 
 _in_file = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)

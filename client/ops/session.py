@@ -1,0 +1,61 @@
+"""A signed-in device: the stored account, the pinned server key, the server connection and
+(lazily) this user's identity."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from client.api import ServerApi
+from client.errors import NotLoggedInError
+from client.keystore import Account, Identity, Keystore
+
+#: Progress callback: called with the number of bytes just moved.
+Progress = Callable[[int], None]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Session:
+    keystore: Keystore
+    account: Account
+    api: ServerApi = field(repr=False)
+    _identity: Identity | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, keystore: Keystore | None = None) -> Session:
+        keystore = keystore or Keystore()
+        account = keystore.account()
+        return cls(keystore, account, ServerApi(account.url, account.user, account.password))
+
+    @property
+    def user(self) -> str:
+        return self.account.user
+
+    @property
+    def server_key(self) -> rsa.RSAPublicKey:
+        key = self.keystore.pinned_server_key()
+        if key is None:
+            raise NotLoggedInError("no pinned server key: run `e2ee login` again")
+        return key
+
+    @property
+    def identity(self) -> Identity:
+        if self._identity is None:
+            self._identity = self.keystore.identity(self.user)
+        return self._identity
+
+    def close(self) -> None:
+        self.api.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

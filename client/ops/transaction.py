@@ -1,0 +1,178 @@
+"""One change to an encrypted tree: lock the topmost folder with counter+1, stage blobs with the
+token, upload the signed metadata of every touched folder, unlock — or abort on any failure so
+the remote tree is exactly as it was (PROTOCOL.md §3.3, flows C–H).
+
+The root is always re-uploaded: its counter is the one the server checks on the next lock.
+File-drop entries of touched folders are moved into ``files`` on the way (§1.10).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from types import TracebackType
+from typing import Any
+
+from client import crypto
+from client.crypto.metadata import Recipient, build_root_document, build_subfolder_document
+from client.crypto.verify import FolderHistory
+from client.errors import E2EEError, LockedError
+from client.ops.session import Session, now
+from client.ops.tree import EncryptedFolder
+from client.protocol import FileEntry, FolderMetadata
+
+
+def _compact(document: dict[str, Any]) -> str:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+def free_name(folder: EncryptedFolder, filename: str) -> str:
+    """``filename``, or ``name (2).ext`` … if the folder already holds that name."""
+    taken = {e.filename for e in folder.files.values()} | set(folder.folders.values())
+    if filename not in taken:
+        return filename
+    stem, dot, ext = filename.rpartition(".")
+    if not stem:
+        stem, dot, ext = filename, "", ""
+    n = 2
+    while f"{stem} ({n}){dot}{ext}" in taken:
+        n += 1
+    return f"{stem} ({n}){dot}{ext}"
+
+
+class Transaction:
+    """``with Transaction(session, root) as tx: … tx.touch(folder) …`` — commits on success."""
+
+    def __init__(self, session: Session, root: EncryptedFolder) -> None:
+        if not root.is_root:
+            raise ValueError("transactions lock the topmost encrypted folder")
+        self.session = session
+        self.root = root
+        self.token = ""
+        self.counter = 0
+        self.touched: dict[int, EncryptedFolder] = {root.file_id: root}
+        self.removed_root = False
+        self._done = False
+
+    def __repr__(self) -> str:  # never the token
+        return f"Transaction(root={self.root.file_id})"
+
+    # --- lock ------------------------------------------------------------------------------
+
+    def __enter__(self) -> Transaction:
+        api, keystore = self.session.api, self.session.keystore
+        stale = keystore.held_locks().get(str(self.root.file_id))
+        if stale:  # a crashed earlier run: put its staged writes back first
+            with contextlib.suppress(E2EEError):
+                api.unlock(self.root.file_id, stale, abort=True)
+            keystore.forget_lock(self.root.file_id)
+        history = keystore.folder_history(self.root.file_id)
+        self.counter = max(self.root.counter, history.highest_counter or 0) + 1
+        try:
+            self.token = api.lock(self.root.file_id, self.counter)
+        except LockedError as exc:
+            raise LockedError(
+                f"{self.root.clear_path!r} is locked by another client or changed meanwhile; "
+                "try again (a lock left by a crashed client expires within 24 h)",
+                exc.status,
+            ) from None
+        keystore.remember_lock(self.root.file_id, self.token)
+        return self
+
+    def touch(self, folder: EncryptedFolder) -> None:
+        self.touched[folder.file_id] = folder
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+            return
+        self.abort()
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        with contextlib.suppress(E2EEError):
+            self.session.api.unlock(self.root.file_id, self.token, abort=True)
+        self.session.keystore.forget_lock(self.root.file_id)
+
+    # --- commit ----------------------------------------------------------------------------
+
+    def migrate_filedrops(self, folder: EncryptedFolder) -> int:
+        """Move file-drop entries into ``files`` (never overwriting a name); return how many."""
+        me = self.session.identity
+        moved = 0
+        for uuid, dropped in folder.filedrop.items():
+            entry = crypto.open_filedrop_entry(dropped, self.session.user, me.private_key)
+            name = free_name(folder, entry.filename)
+            folder.files[uuid] = FileEntry(
+                name, entry.mimetype, entry.key, entry.nonce, entry.authentication_tag
+            )
+            moved += 1
+        folder.filedrop = {}
+        return moved
+
+    def _document(self, folder: EncryptedFolder, counter: int) -> dict[str, Any]:
+        root = self.root
+        if folder.is_root:
+            inner = FolderMetadata(
+                counter=counter,
+                files=dict(folder.files),
+                folders=dict(folder.folders),
+                key_checksums=tuple(root.key_checksums),
+                deleted=folder.deleted,
+            )
+            recipients = [Recipient(uid, cert.pem) for uid, cert in root.certificates.items()]
+            version = "2.1" if any(uid.startswith("s:") for uid in root.certificates) else "2.0"
+            return build_root_document(inner, root.key, recipients, version=version)
+        inner = FolderMetadata(
+            counter=counter, files=dict(folder.files), folders=dict(folder.folders)
+        )
+        return build_subfolder_document(inner, root.key)
+
+    def upload_metadata(self, folder: EncryptedFolder) -> int:
+        me = self.session.identity
+        counter = self.counter if folder.is_root else folder.counter + 1
+        if folder.filedrop:
+            self.migrate_filedrops(folder)
+        document = self._document(folder, counter)
+        signature = crypto.sign_metadata(
+            document, me.certificate, me.private_key, signing_time=now()
+        )
+        self.session.api.store_metadata(
+            folder.file_id, _compact(document), signature, self.token, create=folder.is_new
+        )
+        return counter
+
+    def commit(self) -> None:
+        if self._done:
+            return
+        try:
+            # Children first: a reader who sees the new root also finds the new children.
+            order = sorted(self.touched.values(), key=lambda f: (f.is_root, -f.dav_path.count("/")))
+            counters = {f.file_id: self.upload_metadata(f) for f in order}
+            self.session.api.unlock(self.root.file_id, self.token)
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        keystore = self.session.keystore
+        keystore.forget_lock(self.root.file_id)
+        checksums = frozenset(self.root.key_checksums)
+        for folder in order:
+            folder.counter = counters[folder.file_id]
+            folder.is_new = False
+            keystore.remember_folder(
+                folder.file_id,
+                FolderHistory(
+                    highest_counter=folder.counter,
+                    key_checksums=checksums if folder.is_root else frozenset(),
+                    version="2.0",
+                    encrypted=True,
+                ),
+            )
