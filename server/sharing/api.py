@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from server.accounts.models import User
+from server.audit.api import AuditedView
 from server.e2ee.gates import OCSAPIRequest
 from server.errors import BadRequest
 from server.files import selectors as file_selectors
@@ -93,9 +94,20 @@ def share_data(share: Share, *, viewer: User, request: Request) -> dict[str, Any
     return data
 
 
-class SharingView(OCSView):
+class SharingView(AuditedView, OCSView):
     permission_classes = [IsAuthenticated, OCSAPIRequest]
     parser_classes = [FormParser, MultiPartParser, JSONParser]
+
+    def audit_target(self, request: Request, kwargs: dict) -> str:
+        return f"share:{kwargs['share_id']}" if "share_id" in kwargs else ""
+
+    def audit_details(self, request: Request, kwargs: dict) -> dict:
+        # Who with and what kind; never the path (a clear folder name) or a link token.
+        details = {
+            "share_type": _param(request, "shareType"),
+            "share_with": _param(request, "shareWith"),
+        }
+        return {key: value for key, value in details.items() if value not in (None, "")}
 
 
 _SHARES = ocs("Shares", {"shares": serializers.ListField(child=serializers.DictField())})
@@ -104,6 +116,8 @@ _EMPTY = ocs("ShareDeleted")
 
 
 class SharesView(SharingView):
+    audit_actions = {"post": "share.create"}
+
     @extend_schema(
         summary="own shares, or shares with me (shared_with_me=true)",
         tags=["sharing"],
@@ -141,6 +155,8 @@ class SharesView(SharingView):
 
 
 class ShareView(SharingView):
+    audit_actions = {"delete": "share.delete"}
+
     @extend_schema(
         summary="one share (a list of one, as Nextcloud answers)",
         tags=["sharing"],

@@ -120,3 +120,22 @@ def test_admin_log_is_read_only(db, django_user_model, wsgi_client, alice):
                                                         "_selected_action": [event.pk]})
     assert exported["Content-Type"] == "application/x-ndjson"
     assert json.loads(exported.content.splitlines()[0])["seq"] == event.seq
+
+
+def test_share_events_name_ids_not_paths_or_tokens(wsgi_client, make_user, app_password):
+    from tests.e2ee.test_folders_locks_metadata import mkcol
+    from tests.sharing.conftest import SHARES, data, share
+
+    owner = headers("alice", app_password(make_user("alice", PASSWORD)))
+    make_user("bob", PASSWORD)
+    mkcol(wsgi_client, owner, "Quarterly Numbers")
+    share_id = data(share(wsgi_client, owner, "/Quarterly Numbers"))["id"]
+    token = data(share(wsgi_client, owner, "/Quarterly Numbers", share_with=None, permissions=4,
+                       share_type=3))["token"]
+    assert wsgi_client.delete(f"{SHARES}/{share_id}?format=json", headers=owner).status_code == 200
+    created = events("share.create")
+    assert [e.details.get("share_with") for e in created] == ["bob", None]
+    assert [e.outcome for e in created] == ["success", "success"]
+    assert events("share.delete")[0].target == f"share:{share_id}"
+    dump = json.dumps([e.__dict__ for e in events()], default=str)
+    assert "Quarterly" not in dump and token not in dump
