@@ -10,6 +10,7 @@ from wsgidav.http_authenticator import HTTPAuthenticator
 
 from server.accounts.authentication import REALM, parse_basic_header
 from server.accounts.services import authenticate_basic
+from server.audit.services import client_address, record_failed_login
 
 # Anonymous, by share token (webdav.app mounts it; the same value, kept here to avoid a cycle).
 PUBLIC_PREFIX = "/public.php/dav/files"
@@ -40,6 +41,8 @@ class NextcloudDomainController(BaseDomainController):
                         environ: dict[str, Any]) -> bool:
         user = authenticate_basic(username=user_name, password=password)
         if user is None:
+            record_failed_login(username=user_name, source_address=client_address(environ),
+                                channel="webdav")
             return False
         environ[USER_KEY] = user
         return True
