@@ -45,16 +45,22 @@ def wsgi_app(db):
     """The real WSGI callable (Django + WebDAV) for in-process HTTP.
 
     Like Django's own test client, keep the test's connection open across requests: the handler
-    would otherwise close it when a request ends and lose the test transaction."""
+    would otherwise close it when a request ends and lose the test transaction. Django's test
+    client reconnects those handlers after each of its requests, so disconnect on every call."""
     from django.core.signals import request_finished, request_started
     from django.db import close_old_connections
 
     from server.wsgi import application
 
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
+    app = pep3333_path(application)
+
+    def keep_connection(environ, start_response):  # type: ignore[no-untyped-def]
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
+        return app(environ, start_response)
+
     try:
-        yield pep3333_path(application)
+        yield keep_connection
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
