@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from client.cli_files import COMMANDS, command
@@ -66,3 +68,26 @@ def verify(user: str, number: str) -> None:
 
 
 COMMANDS.append(keys)
+
+
+@command("sync")
+@click.argument("local_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("remote_dir")
+@reported
+def sync(local_dir: Path, remote_dir: str) -> None:
+    """Two-way sync of LOCAL_DIR with REMOTE_DIR (a folder of an encrypted tree).
+
+    Conflicts keep both copies: the local one as "name (conflict USER TIME).ext".
+    """
+    from client.ops import sync as sync_ops
+
+    with session() as s:
+        report = sync_ops.sync(s, local_dir, remote_dir)
+    summary = report.as_dict()
+
+    def text() -> str:
+        if not report.changed:
+            return "in sync: nothing to do"
+        return ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in summary.items() if v)
+
+    output().result(summary, text)
