@@ -362,6 +362,30 @@ class ServerApi:
 
     # --- public link (anonymous file drop) ------------------------------------------------
 
+    def public_folder_metadata(self, share_token: str) -> tuple[int, str, str]:
+        """(file id, metadata JSON, signature) of a link share's folder, via public WebDAV."""
+        url = f"/public.php/dav/files/{quote(share_token, safe='')}/"
+        body = (
+            '<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" '
+            'xmlns:nc="http://nextcloud.org/ns"><d:prop><oc:fileid/><nc:e2ee-metadata/>'
+            "<nc:e2ee-metadata-signature/></d:prop></d:propfind>"
+        )
+        response = self._request(
+            "PROPFIND", url, "file drop link", headers={"Depth": "0"}, content=body
+        )
+        try:
+            tree = ElementTree.fromstring(response.content)  # noqa: S314
+        except ElementTree.ParseError:
+            raise ServerError("file drop link: malformed XML") from None
+        found = {
+            child.tag: _text(child) for prop in tree.iter(f"{{{DAV_NS}}}prop") for child in prop
+        }
+        file_id = found.get(f"{{{OC_NS}}}fileid", "")
+        metadata = found.get(f"{{{NC_NS}}}e2ee-metadata", "")
+        if not file_id.isdigit() or not metadata:
+            raise ServerError("file drop link: the server gave no folder metadata")
+        return int(file_id), metadata, found.get(f"{{{NC_NS}}}e2ee-metadata-signature", "")
+
     def public_upload(
         self, share_token: str, name: str, body: Iterable[bytes], length: int
     ) -> None:

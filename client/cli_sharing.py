@@ -91,3 +91,15 @@ def sync(local_dir: Path, remote_dir: str) -> None:
         return ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in summary.items() if v)
 
     output().result(summary, text)
+
+
+@command("filedrop")
+@click.argument("link_url")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@reported
+def filedrop(link_url: str, file: Path) -> None:
+    """Upload FILE into a file-drop link, as an anonymous person (no account needed)."""
+    from client.ops import filedrop as drop
+
+    name = drop.filedrop(link_url, file)
+    output().result({"name": name, "link": link_url}, f"dropped {name}")
