@@ -171,15 +171,43 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 _broker_dir = DATA_DIR / "broker"
-CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {"data_folder_in": str(_broker_dir), "data_folder_out": str(_broker_dir)}
-    if CELERY_BROKER_URL.startswith("filesystem")
-    else {}
-)
+if CELERY_BROKER_URL.startswith("filesystem"):
+    _broker_dir.mkdir(exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+        "data_folder_in": str(_broker_dir),
+        "data_folder_out": str(_broker_dir),
+        "polling_interval": 0.02,
+    }
+elif CELERY_BROKER_URL.startswith(("redis", "rediss")):
+    # Unacknowledged signing tasks come back after 5 min; a restarted worker re-queues pending
+    # orders at once anyway. A key prefix lets several stacks (tests) share one Redis.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
+    if env.str("CELERY_BROKER_KEYPREFIX", default=""):
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env.str("CELERY_BROKER_KEYPREFIX")
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# The signing worker: `celery -A server.celery:app worker -Q hsm -c 1`, one task at a time.
+CELERY_TASK_ROUTES = {"certificates.*": {"queue": "hsm"}}
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "e2ee-rollback-stale-locks": {"task": "e2ee.rollback_stale_locks", "schedule": 3600.0},
 }
+
+# Certificate signing. E2EE_SIGNER: the CA backend of the signing worker, "software" (key file
+# E2EE_CA_KEY_FILE) or "pkcs11". PKCS11_* belong in the worker's environment only: the web
+# process has no module and no PIN. E2EE_SIGNING "worker" (default) queues every CSR for the
+# worker; "inline" signs in the web process itself (software CA only; tests, development).
+E2EE_SIGNER = env.str("E2EE_SIGNER", default="software")
+E2EE_SIGNING = env.str("E2EE_SIGNING", default="worker")
+E2EE_ISSUANCE_TIMEOUT = env.float("E2EE_ISSUANCE_TIMEOUT", default=10.0)  # seconds the view waits
+PKCS11_MODULE = env.str("PKCS11_MODULE", default="")
+PKCS11_TOKEN_LABEL = env.str("PKCS11_TOKEN_LABEL", default="")
+PKCS11_PIN_FILE = env.str(
+    "PKCS11_PIN_FILE", default=""
+)  # the path only; the PIN is never read here
+PKCS11_KEY_LABEL = env.str("PKCS11_KEY_LABEL", default="e2ee-ca")
 
 E2EE_PRODUCT_NAME = env.str("E2EE_PRODUCT_NAME", default="e2ee-stack")
 # The Nextcloud version we speak for; clients gate features on it.

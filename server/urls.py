@@ -12,6 +12,7 @@ urlpatterns = [
     re_path(OCS + r"cloud/capabilities/?$", CapabilitiesView.as_view()),
     re_path(OCS + r"cloud/user/?$", CurrentUserView.as_view()),
     path("", include("server.e2ee.urls")),
+    path("", include("server.certificates.urls")),
     path("", include("server.sharing.urls")),
     path("admin/", admin.site.urls),
     # API description for client developers (assets bundled: works without internet access).

@@ -38,3 +38,101 @@ class Certificate(models.Model):
 
     def __str__(self) -> str:
         return f"certificate of {self.key_owner} (serial {self.serial})"
+
+
+class CertificateRevocation(models.Model):
+    """An admin's revocation of a certificate; serials are published at the revoked endpoint."""
+
+    certificate = models.OneToOneField(
+        Certificate, on_delete=models.PROTECT, related_name="revocation"
+    )
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    revoked_at = models.DateTimeField(auto_now_add=True)
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["-revoked_at"]
+
+    def __str__(self) -> str:
+        return f"revocation of serial {self.certificate.serial}"
+
+
+class CertificateAuthority(models.Model):
+    """The CA the server publishes (`GET server-key`): recorded by `manage.py ca init` from the
+    key itself, so the web process can serve the public key without reaching the token."""
+
+    singleton = models.BooleanField(default=True, unique=True, editable=False)
+    backend = models.CharField(max_length=20)
+    public_key_pem = models.TextField()
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the DER SPKI")
+    location = models.CharField(max_length=500, help_text="key file or token and key label")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.backend} CA {self.fingerprint[:16]}"
+
+
+class CertificateOrder(models.Model):
+    """A CSR waiting for the signing worker. One row per (identity, CSR): sending the same CSR
+    again finds this row instead of making a second order."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ISSUED = "issued"
+        REFUSED = "refused"
+
+    key_owner = models.CharField(max_length=300, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="certificate_orders"
+    )
+    csr_pem = models.TextField()
+    csr_sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    certificate = models.OneToOneField(
+        Certificate, null=True, blank=True, on_delete=models.PROTECT, related_name="order"
+    )
+    refusal_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    refusal_message = models.CharField(max_length=300, blank=True)
+    last_error = models.CharField(
+        max_length=300, blank=True, help_text="the worker's last failure (signer), if any"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["key_owner", "csr_sha256"], name="one_order_per_csr"),
+        ]
+
+    def __str__(self) -> str:
+        return f"order {self.pk} for {self.key_owner} ({self.status})"
+
+
+class RekeyRequest(models.Model):
+    """Permission for one replacement certificate of an identity that has a live one. Recorded
+    and approved by admins in Django admin: who asked and why, who approved and when; the worker
+    consumes it with the order it issues."""
+
+    key_owner = models.CharField(max_length=300, db_index=True)
+    reason = models.TextField(help_text="why the identity gets a new key")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    consumed_by = models.OneToOneField(
+        CertificateOrder, null=True, blank=True, on_delete=models.PROTECT, related_name="rekey"
+    )
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        state = "used" if self.consumed_by_id else "approved" if self.approved_at else "open"
+        return f"re-key of {self.key_owner} ({state})"

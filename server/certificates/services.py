@@ -1,150 +1,168 @@
-"""Certificate issuance and storage. Profile as Nextcloud issues them (issuer DN = subject DN,
-7300 days, SHA-256), but with a random positive serial instead of 0."""
+"""Certificates, web side: take a CSR, record an order, queue the signing task after commit and
+wait (bounded) for the worker's answer; store external certificates; delete; revoke; re-key.
+
+The web process never signs: the signing worker (`tasks`) holds the CA key. Only the explicit
+inline mode (E2EE_SIGNING = "inline", software CA only: tests and single-process development)
+runs the worker's `issuance.order_fulfil` in this process."""
 
 from __future__ import annotations
 
-import datetime
+import time
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from hsm.signer import key_fingerprint
 from server.accounts.models import User
-from server.errors import BadRequest, Conflict, Forbidden, NotFound
+from server.errors import (
+    APIError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+)
 
-from .models import Certificate
+from .models import Certificate, CertificateOrder, CertificateRevocation, RekeyRequest
 from .selectors import certificate_exists
-from .signing import signer_get
+from .validation import common_name, csr_digest, csr_validate
 
-VALIDITY = datetime.timedelta(days=7300)
-# Clients with a slightly fast clock must not see a "not yet valid" certificate.
-BACKDATE = datetime.timedelta(minutes=5)
-MIN_RSA_BITS = 2048
-
-
-def _common_name(name: x509.Name) -> str | None:
-    values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(values[0].value) if len(values) == 1 else None
+# Poll the order row: first after 2 ms, then 1.5x longer each time, at most 50 ms apart.
+_POLL_FIRST, _POLL_FACTOR, _POLL_MAX = 0.002, 1.5, 0.05
+_REFUSALS: dict[int, type[APIError]] = {
+    error.status_code: error for error in (BadRequest, Forbidden, Conflict, NotFound)
+}
 
 
-def _rsa_key_checked(public_key: object) -> rsa.RSAPublicKey:
-    if not isinstance(public_key, rsa.RSAPublicKey):
-        raise BadRequest("Only RSA keys are supported")
-    if public_key.key_size < MIN_RSA_BITS:
-        raise BadRequest(f"RSA keys must have at least {MIN_RSA_BITS} bits")
-    return public_key
-
-
-def csr_validate(*, pem: str, expected_cn: str) -> x509.CertificateSigningRequest:
-    """Parse the CSR, check its self-signature, its CN and its key; raise the API error."""
-    try:
-        csr = x509.load_pem_x509_csr(pem.encode())
-    except ValueError:
-        raise BadRequest("Could not parse the certificate signing request") from None
-    public_key = _rsa_key_checked(csr.public_key())
-    if not _self_signature_valid(csr, public_key):
-        raise BadRequest("The certificate signing request's signature is invalid")
-    if _common_name(csr.subject) != expected_cn:
-        raise Forbidden("Common name (CN) does not match the current user")
-    return csr
-
-
-def _self_signature_valid(
-    csr: x509.CertificateSigningRequest, public_key: rsa.RSAPublicKey
-) -> bool:
-    """Proof of possession. cryptography no longer verifies SHA-1 CSRs, which early desktop
-    builds sent; the self-signature only proves key possession (we sign with SHA-256), so
-    check those directly."""
-    if not isinstance(csr.signature_hash_algorithm, hashes.SHA1):
-        return csr.is_signature_valid
-    try:
-        public_key.verify(
-            csr.signature, csr.tbs_certrequest_bytes, padding.PKCS1v15(), hashes.SHA1()  # noqa: S303
-        )
-    except InvalidSignature:
+def _inline() -> bool:
+    if settings.E2EE_SIGNING == "worker":
         return False
-    return True
-
-
-def certificate_build(
-    *, csr: x509.CertificateSigningRequest, now: datetime.datetime
-) -> x509.Certificate:
-    signer = signer_get()
-    public_key = _rsa_key_checked(csr.public_key())
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(csr.subject)
-        .issuer_name(csr.subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_encipherment=True,
-                content_commitment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False
-        )
+    if settings.E2EE_SIGNING == "inline" and settings.E2EE_SIGNER == "software":
+        return True
+    raise ServiceUnavailable(
+        "Certificate signing is misconfigured: inline signing works with the software CA only"
     )
-    return builder.sign(signer.private_key(), hashes.SHA256())
 
 
-def _store(
-    *, user: User, key_owner: str, certificate: x509.Certificate, issued_by_server: bool
-) -> Certificate:
-    try:
-        with transaction.atomic():
-            return Certificate.objects.create(
-                key_owner=key_owner,
-                user=user,
-                pem=certificate.public_bytes(serialization.Encoding.PEM).decode(),
-                serial=format(certificate.serial_number, "x"),
-                spki_sha256=key_fingerprint(_rsa_key_checked(certificate.public_key())),
-                issued_by_server=issued_by_server,
-            )
-    except IntegrityError:
-        raise Conflict("A public key already exists") from None
+def _dispatch(order: CertificateOrder) -> None:
+    if _inline():
+        from .authority import ca_ensure_software
+        from .issuance import order_fulfil
+
+        ca_ensure_software()
+        order_fulfil(order_id=order.pk)
+        return
+    from .tasks import order_enqueue
+
+    order_enqueue(order_id=order.pk)
+
+
+def rekey_approved_exists(*, key_owner: str) -> bool:
+    return RekeyRequest.objects.filter(
+        key_owner=key_owner, approved_at__isnull=False, consumed_by=None
+    ).exists()
+
+
+def order_place(
+    *, user: User, key_owner: str, csr: x509.CertificateSigningRequest, csr_pem: str
+) -> CertificateOrder:
+    """The order for this CSR, created and queued once; the same CSR again finds it (and
+    queues it again while it is still pending: the task is idempotent)."""
+    digest = csr_digest(csr)
+    existing = CertificateOrder.objects.filter(key_owner=key_owner, csr_sha256=digest).first()
+    if existing is None:
+        if certificate_exists(key_owner=key_owner) and not rekey_approved_exists(
+            key_owner=key_owner
+        ):
+            raise Conflict("A public key already exists")
+        try:
+            with transaction.atomic():
+                order = CertificateOrder.objects.create(
+                    user=user, key_owner=key_owner, csr_pem=csr_pem, csr_sha256=digest
+                )
+                if not _inline():
+                    transaction.on_commit(lambda: _dispatch(order))
+        except IntegrityError:  # the same CSR arrived twice at once
+            existing = CertificateOrder.objects.get(key_owner=key_owner, csr_sha256=digest)
+        else:
+            if _inline():
+                _dispatch(order)
+            return order
+    if existing.status == CertificateOrder.Status.REFUSED:
+        # Policy may allow it now (an approved re-key): let the worker judge again.
+        CertificateOrder.objects.filter(
+            pk=existing.pk, status=CertificateOrder.Status.REFUSED
+        ).update(status=CertificateOrder.Status.PENDING, refusal_status=None, refusal_message="")
+        existing.refresh_from_db()
+    if existing.status == CertificateOrder.Status.PENDING:
+        _dispatch(existing)
+    return existing
+
+
+def order_wait(*, order_id: int, timeout: float) -> CertificateOrder:
+    """The order once the worker has decided, or ServiceUnavailable after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    delay = _POLL_FIRST
+    while True:
+        order = CertificateOrder.objects.select_related("certificate").get(pk=order_id)
+        if order.status != CertificateOrder.Status.PENDING:
+            return order
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        time.sleep(min(delay, remaining))
+        delay = min(delay * _POLL_FACTOR, _POLL_MAX)
+    if order.last_error:
+        raise ServiceUnavailable(
+            "The certificate signing worker could not reach the CA key; your request is kept. "
+            "Send the same CSR again later"
+        )
+    raise ServiceUnavailable(
+        f"No certificate signing worker answered within {timeout:g} s; your request is kept. "
+        "Send the same CSR again later to receive the certificate"
+    )
+
+
+def order_certificate(*, order: CertificateOrder) -> Certificate:
+    """The issued certificate, or the worker's refusal as the API error."""
+    if order.status == CertificateOrder.Status.REFUSED:
+        error = _REFUSALS.get(order.refusal_status or 0, Conflict)
+        raise error(order.refusal_message or None)
+    certificate = order.certificate
+    assert certificate is not None
+    if certificate.deleted_at is not None:
+        raise Conflict("This certificate request was used before; send a new one")
+    return certificate
 
 
 def certificate_issue(*, user: User, key_owner: str, csr_pem: str) -> Certificate:
     csr = csr_validate(pem=csr_pem, expected_cn=key_owner)
-    if certificate_exists(key_owner=key_owner):
-        raise Conflict("A public key already exists")
-    certificate = certificate_build(csr=csr, now=timezone.now())
-    return _store(user=user, key_owner=key_owner, certificate=certificate, issued_by_server=True)
+    order = order_place(user=user, key_owner=key_owner, csr=csr, csr_pem=csr_pem)
+    if order.status == CertificateOrder.Status.PENDING:
+        order = order_wait(order_id=order.pk, timeout=settings.E2EE_ISSUANCE_TIMEOUT)
+    else:
+        order = CertificateOrder.objects.select_related("certificate").get(pk=order.pk)
+    return order_certificate(order=order)
 
 
 def certificate_store_external(*, user: User, key_owner: str, pem: str) -> Certificate:
     """PUT public-key: a certificate issued elsewhere (hardware token); CN must match."""
+    from .issuance import certificate_store
+
     if not pem.lstrip().startswith("-----BEGIN CERTIFICATE-----"):
         raise BadRequest("The public key must be a PEM certificate")
     try:
         certificate = x509.load_pem_x509_certificate(pem.encode())
     except ValueError:
         raise BadRequest("Could not parse the certificate") from None
-    if _common_name(certificate.subject) != key_owner:
+    if common_name(certificate.subject) != key_owner:
         raise BadRequest("Common name (CN) does not match the current user")
     if certificate_exists(key_owner=key_owner):
         raise Conflict("A public key already exists")
-    return _store(user=user, key_owner=key_owner, certificate=certificate, issued_by_server=False)
+    return certificate_store(
+        user=user, key_owner=key_owner, certificate=certificate, issued_by_server=False
+    )
 
 
 def certificate_delete(*, key_owner: str) -> None:
@@ -153,3 +171,41 @@ def certificate_delete(*, key_owner: str) -> None:
     )
     if not updated:
         raise NotFound("No public key found")
+
+
+def certificate_revoke(*, certificate_id: int, admin: User, reason: str) -> CertificateRevocation:
+    """Admin action: the serial is published as revoked and the certificate stops being served."""
+    if not reason.strip():
+        raise BadRequest("A revocation needs a reason")
+    with transaction.atomic():
+        certificate = Certificate.objects.select_for_update().get(pk=certificate_id)
+        if hasattr(certificate, "revocation"):
+            raise Conflict(f"Serial {certificate.serial} is already revoked")
+        revocation = CertificateRevocation.objects.create(
+            certificate=certificate, revoked_by=admin, reason=reason.strip()
+        )
+        if certificate.deleted_at is None:
+            certificate.deleted_at = revocation.revoked_at
+            certificate.save(update_fields=["deleted_at"])
+    return revocation
+
+
+def rekey_request_create(*, key_owner: str, requested_by: User, reason: str) -> RekeyRequest:
+    if not reason.strip():
+        raise BadRequest("A re-key request needs a reason")
+    return RekeyRequest.objects.create(
+        key_owner=key_owner, requested_by=requested_by, reason=reason.strip()
+    )
+
+
+def rekey_request_approve(*, request_id: int, admin: User) -> RekeyRequest:
+    """Record who approved and when; an approval is final and used by one issuance."""
+    with transaction.atomic():
+        request = RekeyRequest.objects.select_for_update().get(pk=request_id)
+        if not admin.is_staff:
+            raise BadRequest("Only an admin can approve a re-key request")
+        if request.approved_at is None:
+            request.approved_by = admin
+            request.approved_at = timezone.now()
+            request.save(update_fields=["approved_by", "approved_at"])
+    return request

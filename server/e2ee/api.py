@@ -9,11 +9,10 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from hsm.signer import public_key_pem
 from server.audit.api import AuditedView
 from server.certificates import selectors as certificate_selectors
 from server.certificates import services as certificate_services
-from server.certificates.signing import signer_get
+from server.certificates.authority import ca_public_key_pem
 from server.errors import BadRequest, Forbidden, Locked
 from server.ocs import OCSView
 from server.openapi import ocs
@@ -150,7 +149,7 @@ class ServerKeyView(OCSView):
     authentication_classes: list = []
 
     def get(self, request: Request, api: str) -> Response:
-        return Response({"public-key": public_key_pem(signer_get())})
+        return Response({"public-key": ca_public_key_pem()})
 
 
 def e2e_token(request: Request) -> str:

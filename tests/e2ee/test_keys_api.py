@@ -39,12 +39,16 @@ def bob(make_user, app_password):
 
 @pytest.fixture
 def ca_key_file(settings, tmp_path):
-    from server.certificates.signing import signer_get
+    """A software CA signing inline (explicit test mode): these tests are about the API. The
+    worker path (queue hsm, SoftHSM, a real Celery worker) is tested in tests/certificates."""
+    from server.certificates.signing import signer_reset
 
     settings.E2EE_CA_KEY_FILE = str(tmp_path / "keys" / "ca.key.pem")
-    signer_get.cache_clear()
+    settings.E2EE_SIGNER = "software"
+    settings.E2EE_SIGNING = "inline"
+    signer_reset()
     yield Path(settings.E2EE_CA_KEY_FILE)
-    signer_get.cache_clear()
+    signer_reset()
 
 
 def ocs_data(response):

@@ -1,0 +1,130 @@
+"""Benchmark: certificate issuance web -> Redis -> Celery worker -> SoftHSM, next to raw SoftHSM
+signatures in the same run.
+
+    python bench/issuance.py [--users N] [--clients C] [--raw N]
+
+Sets up a fresh SoftHSM token (random PINs, SOFTHSM2_CONF in a temp dir), a live stack
+(gunicorn, its own database: PostgreSQL when DATABASE_URL names one, else SQLite), the CA made
+with `manage.py ca init --backend pkcs11`, and one signing worker (`-Q hsm -c 1`) on the Redis
+at REDIS_URL. Then:
+
+1. raw:      RSA-2048 PKCS#1 v1.5 / SHA-256 signatures per second through `Pkcs11Signer` (one
+             session, one thread: what the worker's signer can do at most);
+2. issuance: N users, C concurrent clients each POSTing a CSR to `public-key` over HTTP; per
+             request latency (sent -> certificate received) and certificates per second
+             (wall clock from first send to last answer). Keys and CSRs are made beforehand.
+
+Targets (issue 5): p50 under 50 ms and at least 100 issuances/s with one worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx  # noqa: E402
+from cryptography.hazmat.primitives import hashes  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
+
+from hsm.pkcs11 import Pkcs11Config, Pkcs11Signer  # noqa: E402
+from tests.certificates.workers import signing_stack  # noqa: E402
+from tests.e2ee.helpers import API, E2EE_HEADERS, make_csr, make_key  # noqa: E402
+from tests.softhsm import softhsm_token  # noqa: E402
+
+
+def _csr(uid: str) -> str:
+    return make_csr(uid, make_key())
+
+
+def raw_signatures(hsm, seconds: float = 2.0) -> float:
+    config = Pkcs11Config(
+        module=hsm.module,
+        token_label=hsm.token_label,
+        pin_file=hsm.pin_file,
+        key_label="raw-" + secrets.token_hex(4),
+    )
+    signer = Pkcs11Signer.create(config)
+    key = signer.private_key()
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        key.sign(b"tbs-%d" % count, padding.PKCS1v15(), hashes.SHA256())
+        count += 1
+    rate = count / (time.perf_counter() - started)
+    signer.close()
+    return rate
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=400)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=20)
+    args = parser.parse_args()
+
+    hsm_gen = softhsm_token(Path(tempfile.mkdtemp(prefix="bench-softhsm-")))
+    hsm = next(hsm_gen)
+    total = args.users + args.warmup
+    uids = [f"bench{i:05d}" for i in range(total)]
+    started = time.perf_counter()
+    with get_context("fork").Pool(os.cpu_count() or 2) as pool:
+        csrs = dict(zip(uids, pool.map(_csr, uids), strict=True))
+    print(f"prepared {total} keys and CSRs in {time.perf_counter() - started:.1f} s")
+
+    raw = raw_signatures(hsm)
+    with signing_stack(hsm, timeout=30.0, workers=2, threads=max(8, args.clients)) as stack:
+        database = "PostgreSQL" if stack.stack.database.is_postgres else "SQLite"
+        stack.create_users(uids)
+        stack.worker.start()
+
+        def post(uid: str) -> float:
+            with httpx.Client(base_url=stack.stack.base_url, timeout=60) as client:
+                sent = time.perf_counter()
+                response = client.post(
+                    f"{API}/public-key?format=json",
+                    headers=E2EE_HEADERS,
+                    auth=(uid, stack.passwords[uid]),
+                    data={"csr": csrs[uid]},
+                )
+                elapsed = time.perf_counter() - sent
+            assert response.status_code == 200, response.text
+            return elapsed
+
+        with ThreadPoolExecutor(args.clients) as pool:
+            list(pool.map(post, uids[: args.warmup]))
+            started = time.perf_counter()
+            latencies = list(pool.map(post, uids[args.warmup :]))
+            wall = time.perf_counter() - started
+        issued = stack.stack.query(
+            "SELECT count(*) FROM certificates_certificateorder WHERE status = 'issued'"
+        )[0][0]
+        assert issued == total, issued
+
+    rate = args.users / wall
+    p50 = statistics.median(latencies) * 1000
+    p99 = percentile(latencies, 99) * 1000
+    print(f"database {database}, broker Redis, 1 worker (-c 1), {args.clients} clients")
+    print(f"raw SoftHSM RSA-2048 signatures:   {raw:8.0f} /s")
+    print(f"issuance web->Redis->worker->HSM:  {rate:8.1f} certificates/s ({args.users} users)")
+    print(f"issuance latency:                  p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    print(f"issuance / raw signing rate:       {rate / raw:.3f}")
+    targets = p50 < 50 and rate >= 100
+    print(f"targets (p50 < 50 ms, >= 100/s):   {'met' if targets else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Celery tasks of the signing worker (queue `hsm`) and its process hooks.
+
+Tasks take ids, are queued after the transaction commits and are idempotent. The CA key opens
+in each worker process after fork (`worker_process_init`), never at import; a worker that
+starts re-queues orders left pending (a worker killed mid-batch loses none)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery.signals import worker_process_init, worker_ready
+from django.db import connections
+
+from hsm.signer import SignerError
+from server.celery import app
+
+from . import issuance
+from .models import CertificateOrder
+from .signing import signer_get, signer_reset
+
+log = logging.getLogger(__name__)
+
+QUEUE = "hsm"
+
+
+@app.task(
+    name="certificates.order_fulfil",
+    queue=QUEUE,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def order_fulfil(order_id: int) -> None:
+    try:
+        issuance.order_fulfil(order_id=order_id)
+    except SignerError as error:
+        issuance.order_failure_record(order_id=order_id, message=str(error))
+        log.error("certificate order %s not signed: %s", order_id, error)
+        raise
+
+
+def order_enqueue(*, order_id: int) -> None:
+    """Queue the signing task; if the broker is unreachable the order simply stays pending."""
+    try:
+        order_fulfil.apply_async(
+            args=[order_id],
+            queue=QUEUE,
+            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
+        )
+    except Exception as error:  # kombu raises several kinds; the order is kept either way
+        log.warning("could not queue certificate order %s: %s", order_id, type(error).__name__)
+
+
+def orders_pending_enqueue() -> int:
+    ids = list(
+        CertificateOrder.objects.filter(status=CertificateOrder.Status.PENDING).values_list(
+            "pk", flat=True
+        )
+    )
+    for order_id in ids:
+        order_enqueue(order_id=order_id)
+    return len(ids)
+
+
+@worker_process_init.connect
+def _open_signer(**_: Any) -> None:
+    """Each prefork child opens its own session; a failure is logged and retried per task."""
+    signer_reset()
+    try:
+        signer_get()
+    except SignerError as error:
+        log.error("the CA key is not reachable in this worker process: %s", error)
+
+
+@worker_ready.connect
+def _requeue_pending(**_: Any) -> None:
+    try:
+        count = orders_pending_enqueue()
+    finally:
+        connections.close_all()  # the pool's children must not share this connection
+    if count:
+        log.info("re-queued %s pending certificate orders", count)

@@ -1,0 +1,1 @@
+from tests.softhsm import softhsm  # noqa: F401 - the session's SoftHSM token
