@@ -396,7 +396,7 @@ class ServerApi:
 
 def _chunks(response: httpx.Response) -> Iterator[bytes]:
     try:
-        yield from response.iter_bytes(CHUNK)
+        yield from response.iter_bytes()
     except httpx.HTTPError as exc:
         raise ServerError(f"download: connection broke ({type(exc).__name__})") from None
 
@@ -419,7 +419,7 @@ def _share(data: Any) -> Share:
             share_with=data.get("share_with"),
             path=str(data.get("path") or ""),
             token=data.get("token") or None,
-            file_id=int(data.get("file_source") or data.get("item_source")),
+            file_id=int(data.get("file_source") or data.get("item_source") or ""),
             permissions=int(data.get("permissions", 0)),
         )
     except (KeyError, TypeError, ValueError):

@@ -6,6 +6,8 @@ nothing written after — PROTOCOL.md §4.7, THREATS M9)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from client import crypto
 from client.api import PERMISSION_ALL, SHARE_USER
 from client.crypto.keys import Certificate
@@ -37,7 +39,7 @@ def rotate(session: Session, root: EncryptedFolder, members: dict[str, Certifica
     return len(tree)
 
 
-def share(session: Session, remote_dir: str, user: str) -> dict[str, object]:
+def share(session: Session, remote_dir: str, user: str) -> dict[str, Any]:
     if user == session.user:
         raise UsageProblem("a folder is always shared with its owner")
     root = _root_at(session, remote_dir)
@@ -57,7 +59,7 @@ def share(session: Session, remote_dir: str, user: str) -> dict[str, object]:
     }
 
 
-def unshare(session: Session, remote_dir: str, user: str) -> dict[str, object]:
+def unshare(session: Session, remote_dir: str, user: str) -> dict[str, Any]:
     if user == session.user:
         raise UsageProblem("the owner cannot be removed")
     root = _root_at(session, remote_dir)

@@ -134,8 +134,10 @@ class Syncer:
         self.base: dict[str, dict[str, Any]] = dict(self.state.get("files", {}))
         self.base_dirs: set[str] = set(self.state.get("dirs", []))
         self.report = Report()
+        self._saved_at = 0.0
 
     def save(self) -> None:
+        self._saved_at = time.monotonic()
         self.session.keystore.save_sync_state(
             self.key, {"files": self.base, "dirs": sorted(self.base_dirs)}
         )
@@ -202,7 +204,10 @@ class Syncer:
         )
         self._record(rel, remote.tag)
         self.report.downloaded.append(rel)
-        self.save()  # resumable: each landed file is in the base at once
+        # resumable: landed files reach the saved base often (a re-run redoes at most a few,
+        # and finds them equal); not after every file, which would cost O(n²) for many.
+        if time.monotonic() - self._saved_at > 1.0:
+            self.save()
 
     def _same_content(self, rel: str, remote: RemoteFile) -> bool:
         """New on both sides: identical bytes are agreement, not a conflict."""
@@ -299,7 +304,8 @@ class Syncer:
     ) -> None:
         work = [("delete", rel) for rel in deletes] + [("upload", rel) for rel in uploads]
         while work:
-            batch, size = [], 0
+            batch: list[tuple[str, str]] = []
+            size = 0
             while work and len(batch) < BATCH_FILES and size < BATCH_BYTES:
                 kind, rel = work.pop(0)
                 batch.append((kind, rel))
@@ -317,10 +323,10 @@ class Syncer:
                         tx.touch(folder)
                         done.append((kind, rel, "", None))
                     else:
-                        st = (self.local / rel).stat()  # what we send, even if it changes
+                        sent = (self.local / rel).stat()  # what we send, even if it changes
                         blob = upload_into(tx, folder, self.local / rel, name, self.progress)
                         tag = b64encode(folder.files[blob].authentication_tag)
-                        done.append((kind, rel, tag, st))
+                        done.append((kind, rel, tag, sent))
             for kind, rel, tag, st in done:  # committed: now the base may say so
                 if kind == "delete":
                     self.base.pop(rel, None)

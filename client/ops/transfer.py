@@ -16,7 +16,7 @@ from typing import IO
 
 from client.api import CHUNK
 from client.cli_support import atomic_output
-from client.crypto.aead import FileSecret, decrypt_chunks, encrypt_chunks, new_file_secret
+from client.crypto.aead import FileSecret, decrypt_stream, encrypt_chunks, new_file_secret
 from client.errors import LocalPathError, RemotePathError
 from client.ops.session import Progress, Session
 from client.ops.transaction import Transaction
@@ -109,18 +109,35 @@ def download_entry(
             f"{join(folder.clear_path, entry.filename)!r} is in the metadata but its data is "
             "missing on the server"
         )
-    written = 0
     with session.api.download(join(folder.dav_path, blob)) as (_, chunks):
-        pieces = decrypt_chunks(
-            _counted(chunks, progress),
-            FileSecret(entry.key, entry.nonce),
-            expected_tag=entry.authentication_tag,
-        )
+        reader = _ChunkReader(_counted(chunks, progress))
         with atomic_output(local) as out:
-            for piece in pieces:
-                out.write(piece)
-                written += len(piece)
-    return written
+            return decrypt_stream(
+                reader,
+                out,
+                FileSecret(entry.key, entry.nonce),
+                expected_tag=entry.authentication_tag,
+            )
+
+
+class _ChunkReader:
+    """``readinto`` over an iterator of chunks, so the core's buffer-reusing decryptor can
+    read an HTTP body with one copy and no allocation per chunk."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._current = memoryview(b"")
+
+    def readinto(self, buffer: memoryview) -> int:
+        while not self._current:
+            nxt = next(self._chunks, None)
+            if nxt is None:
+                return 0
+            self._current = memoryview(nxt)
+        n = min(len(buffer), len(self._current))
+        buffer[:n] = self._current[:n]
+        self._current = self._current[n:]
+        return n
 
 
 def _counted(chunks: Iterator[bytes], progress: Progress | None) -> Iterator[bytes]:
