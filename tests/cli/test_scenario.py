@@ -1,8 +1,8 @@
-"""The whole story on one fresh stack (issue 6, item 4): alice with two devices, bob; wrong
-mnemonic refused; two devices syncing one folder converge; share and unshare, and bob cannot
-read what is written after his removal; an interrupted download leaves nothing; and at the end
-no plaintext file name, folder name, content or mnemonic anywhere in the server's database,
-blob store or logs.
+"""The whole story on one fresh stack with its signing worker (issue 6, item 4): alice with
+two devices, bob; wrong mnemonic refused; two devices syncing one folder converge; share and
+unshare, and bob cannot read what is written after his removal; an interrupted download leaves
+nothing; and at the end no plaintext file name, folder name, content or mnemonic anywhere in
+the server's database, blob store or logs.
 
 "Mnemonic anywhere" is checked as the phrase, its password form and every pair of adjacent
 words: single BIP-39 words ("issue", "record", …) are ordinary English that server logs and
@@ -25,9 +25,21 @@ from client import crypto
 from client.api import ServerApi
 from client.errors import OwnEntryMissingError
 from client.protocol import parse_metadata_document
+from tests.certificates.workers import signing_stack
 from tests.cli.conftest import E2EE
+from tests.softhsm import softhsm  # noqa: F401 - fixture
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.softhsm, pytest.mark.redis, pytest.mark.worker]
+
+
+@pytest.fixture(scope="module")
+def stack(softhsm):  # noqa: F811 - the fixture imported above
+    """This story runs on the real thing: gunicorn, a Celery signing worker on Redis holding a
+    SoftHSM CA key, and the stack's own database (PostgreSQL when DATABASE_URL says so)."""
+    with signing_stack(softhsm, timeout=30.0) as signing:
+        signing.worker.start()
+        yield signing.stack
+
 
 TAG = secrets.token_hex(4)
 NAMES = [f"plainname-{TAG}-{i}.txt" for i in range(3)] + [f"plaindir-{TAG}"]

