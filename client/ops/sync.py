@@ -24,6 +24,7 @@ import hashlib
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,12 +33,14 @@ from client.cli_support import atomic_output  # noqa: F401 - re-exported for tes
 from client.errors import LocalPathError, NotEncryptedError
 from client.ops.session import Progress, Session
 from client.ops.transaction import Transaction
-from client.ops.transfer import download_entry, upload_into
+from client.ops.transfer import download_entry, record_upload, seal_upload
 from client.ops.tree import EncryptedFolder, join, load_child, locate
 from client.protocol import FileEntry, b64encode
 
 #: Uploads per transaction; a batch also closes when it passes BATCH_BYTES.
 BATCH_FILES, BATCH_BYTES = 500, 256 * 1024 * 1024
+#: Transfers in flight at once: small files are bound by round trips, not bandwidth.
+PARALLEL = 4
 
 
 @dataclass
@@ -160,6 +163,7 @@ class Syncer:
 
         uploads: list[str] = []
         remote_deletes: list[str] = []
+        self.downloads: list[tuple[str, RemoteFile]] = []
         for rel in sorted(set(local_files) | set(remote_files) | set(self.base)):
             base, st, remote = self.base.get(rel), local_files.get(rel), remote_files.get(rel)
             local_changed = st is not None and (
@@ -187,6 +191,7 @@ class Syncer:
                     remote_deletes.append(rel)
             else:
                 self.base.pop(rel, None)
+        self._download_all()
         self.save()
         self._sync_dirs(local_dirs, remote_dirs, uploads)
         self._push(uploads, remote_deletes, remote_files, remote_dirs)
@@ -197,17 +202,33 @@ class Syncer:
     # --- local side ------------------------------------------------------------------------
 
     def _download(self, rel: str, remote: RemoteFile) -> None:
+        self.downloads.append((rel, remote))
+
+    def _fetch(self, rel: str, remote: RemoteFile) -> None:
         target = self.local / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         download_entry(
             self.session, remote.folder, remote.uuid, remote.entry, target, self.progress
         )
-        self._record(rel, remote.tag)
-        self.report.downloaded.append(rel)
-        # resumable: landed files reach the saved base often (a re-run redoes at most a few,
-        # and finds them equal); not after every file, which would cost O(n²) for many.
-        if time.monotonic() - self._saved_at > 1.0:
-            self.save()
+
+    def _download_all(self) -> None:
+        """Several downloads at once (each lands on its own); the base follows in order."""
+        for _, remote in self.downloads:  # fill the listings before threads share them
+            remote.folder.listing(self.session)
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            futures = [
+                (rel, remote, pool.submit(self._fetch, rel, remote))
+                for rel, remote in self.downloads
+            ]
+            for rel, remote, future in futures:
+                future.result()
+                self._record(rel, remote.tag)
+                self.report.downloaded.append(rel)
+                # resumable: landed files reach the saved base often (a re-run redoes at most
+                # a few, and finds them equal); not after each file, O(n²) for many files.
+                if time.monotonic() - self._saved_at > 1.0:
+                    self.save()
+        self.downloads = []
 
     def _same_content(self, rel: str, remote: RemoteFile) -> bool:
         """New on both sides: identical bytes are agreement, not a conflict."""
@@ -314,19 +335,32 @@ class Syncer:
             done: list[tuple[str, str, str, os.stat_result | None]] = []
             with Transaction(self.session, self.root) as tx:
                 for kind, rel in batch:
-                    parent_rel, _, name = rel.rpartition("/")
-                    folder = remote_dirs[parent_rel]
                     if kind == "delete":
+                        folder = remote_dirs[rel.rpartition("/")[0]]
                         remote = remote_files[rel]
                         self.session.api.delete(join(folder.dav_path, remote.uuid), tx.token)
                         del folder.files[remote.uuid]
                         tx.touch(folder)
                         done.append((kind, rel, "", None))
-                    else:
-                        sent = (self.local / rel).stat()  # what we send, even if it changes
-                        blob = upload_into(tx, folder, self.local / rel, name, self.progress)
-                        tag = b64encode(folder.files[blob].authentication_tag)
-                        done.append((kind, rel, tag, sent))
+                sending = [rel for kind, rel in batch if kind == "upload"]
+                sent = {rel: (self.local / rel).stat() for rel in sending}  # even if it changes
+                with ThreadPoolExecutor(PARALLEL) as pool:
+                    sealed = [
+                        pool.submit(
+                            seal_upload,
+                            tx,
+                            remote_dirs[rel.rpartition("/")[0]],
+                            self.local / rel,
+                            self.progress,
+                        )
+                        for rel in sending
+                    ]
+                    results = [future.result() for future in sealed]
+                for rel, result in zip(sending, results, strict=True):
+                    parent_rel, _, name = rel.rpartition("/")
+                    blob = record_upload(tx, remote_dirs[parent_rel], name, result)
+                    tag = b64encode(remote_dirs[parent_rel].files[blob].authentication_tag)
+                    done.append(("upload", rel, tag, sent[rel]))
             for kind, rel, tag, st in done:  # committed: now the base may say so
                 if kind == "delete":
                     self.base.pop(rel, None)

@@ -44,6 +44,37 @@ class _SealedBody:
             self.tag = piece  # the last piece is the 16-byte tag
 
 
+def seal_upload(
+    tx: Transaction, folder: EncryptedFolder, local: Path, progress: Progress | None = None
+) -> tuple[str, FileSecret, bytes]:
+    """Encrypt and PUT ``local`` as a new blob of ``folder`` under ``tx`` (thread-safe: it
+    touches no folder state); returns (blob name, secret, tag) for :func:`record_upload`."""
+    size = local.stat().st_size
+    secret = new_file_secret()
+    blob = uuidlib.uuid4().hex
+    with local.open("rb") as handle:
+        body = _SealedBody(handle, secret, progress)
+        tx.session.api.upload(join(folder.dav_path, blob), body, size + TAG_LENGTH, tx.token)
+    if len(body.tag) != TAG_LENGTH:
+        raise LocalPathError(f"{local} changed while it was read")
+    return blob, secret, body.tag
+
+
+def record_upload(
+    tx: Transaction, folder: EncryptedFolder, filename: str, sealed: tuple[str, FileSecret, bytes]
+) -> str:
+    """List an uploaded blob in ``folder`` as ``filename``, replacing a file of that name."""
+    blob, secret, tag = sealed
+    mimetype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    old = folder.file_uuid(filename)
+    if old is not None:
+        tx.session.api.delete(join(folder.dav_path, old), tx.token)
+        del folder.files[old]
+    folder.files[blob] = FileEntry(filename, mimetype, secret.key, secret.nonce, tag)
+    tx.touch(folder)
+    return blob
+
+
 def upload_into(
     tx: Transaction,
     folder: EncryptedFolder,
@@ -52,23 +83,7 @@ def upload_into(
     progress: Progress | None = None,
 ) -> str:
     """Encrypt ``local`` into ``folder`` under ``filename`` (replacing a file of that name)."""
-    session = tx.session
-    size = local.stat().st_size
-    secret = new_file_secret()
-    blob = uuidlib.uuid4().hex
-    with local.open("rb") as handle:
-        body = _SealedBody(handle, secret, progress)
-        session.api.upload(join(folder.dav_path, blob), body, size + TAG_LENGTH, tx.token)
-    if len(body.tag) != TAG_LENGTH:
-        raise LocalPathError(f"{local} changed while it was read")
-    mimetype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-    old = folder.file_uuid(filename)
-    if old is not None:
-        session.api.delete(join(folder.dav_path, old), tx.token)
-        del folder.files[old]
-    folder.files[blob] = FileEntry(filename, mimetype, secret.key, secret.nonce, body.tag)
-    tx.touch(folder)
-    return blob
+    return record_upload(tx, folder, filename, seal_upload(tx, folder, local, progress))
 
 
 def _target(session: Session, local: Path, remote: str) -> Location:
