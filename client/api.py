@@ -12,14 +12,14 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 from xml.etree import ElementTree
 
 import httpx
 
 from client import __version__
+from client.davxml import DAV_NS, NC_NS, OC_NS, PROPFIND_BODY, DavEntry, parse_multistatus, text
 from client.errors import (
     AuthenticationError,
     E2EEUnavailableError,
@@ -33,43 +33,9 @@ CHUNK = 1 << 20
 E2EE = "/ocs/v2.php/apps/end_to_end_encryption/api/v2"
 SHARES = "/ocs/v2.php/apps/files_sharing/api/v1/shares"
 USER_AGENT = f"Mozilla/5.0 (Linux) e2ee-stack/{__version__}"
-DAV_NS, OC_NS, NC_NS = "DAV:", "http://owncloud.org/ns", "http://nextcloud.org/ns"
-_PROPS = (
-    ("d", "resourcetype"),
-    ("d", "getcontentlength"),
-    ("d", "getlastmodified"),
-    ("d", "getetag"),
-    ("oc", "fileid"),
-    ("oc", "size"),
-    ("nc", "is-encrypted"),
-    ("nc", "e2ee-is-encrypted"),
-)
-_PROPFIND_BODY = (
-    '<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" '
-    'xmlns:nc="http://nextcloud.org/ns"><d:prop>'
-    + "".join(f"<{ns}:{name}/>" for ns, name in _PROPS)
-    + "</d:prop></d:propfind>"
-)
 # Share types and permission bits of Nextcloud's OCS share API.
 SHARE_USER, SHARE_LINK = 0, 3
 PERMISSION_ALL, PERMISSION_CREATE = 31, 4
-
-
-@dataclass(frozen=True)
-class DavEntry:
-    """One PROPFIND response entry: a server hint, never trusted for security decisions."""
-
-    path: str  # relative to the DAV root that was queried, no leading or trailing "/"
-    is_dir: bool
-    file_id: int | None
-    size: int
-    modified: float | None
-    etag: str
-    is_encrypted: bool
-
-    @property
-    def name(self) -> str:
-        return self.path.rsplit("/", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -315,7 +281,7 @@ class ServerApi:
                 url,
                 "list",
                 headers={"Depth": str(depth), "Content-Type": "application/xml"},
-                content=_PROPFIND_BODY,
+                content=PROPFIND_BODY,
             )
         except RemotePathError:
             return []
@@ -378,7 +344,7 @@ class ServerApi:
         except ElementTree.ParseError:
             raise ServerError("file drop link: malformed XML") from None
         found = {
-            child.tag: _text(child) for prop in tree.iter(f"{{{DAV_NS}}}prop") for child in prop
+            child.tag: text(child) for prop in tree.iter(f"{{{DAV_NS}}}prop") for child in prop
         }
         file_id = found.get(f"{{{OC_NS}}}fileid", "")
         metadata = found.get(f"{{{NC_NS}}}e2ee-metadata", "")
@@ -424,53 +390,3 @@ def _share(data: Any) -> Share:
         )
     except (KeyError, TypeError, ValueError):
         raise ServerError("share: malformed answer") from None
-
-
-def _text(element: ElementTree.Element | None) -> str:
-    return (element.text or "").strip() if element is not None else ""
-
-
-def parse_multistatus(body: bytes, root_href: str) -> list[DavEntry]:
-    """PROPFIND 207 → entries with paths relative to the DAV files root of ``root_href``."""
-    try:
-        tree = ElementTree.fromstring(body)  # noqa: S314 - no entity expansion in stdlib ET
-    except ElementTree.ParseError:
-        raise ServerError("list: the server sent malformed XML") from None
-    marker = "/remote.php/dav/files/"
-    entries = []
-    for response in tree.iter(f"{{{DAV_NS}}}response"):
-        href = unquote(_text(response.find(f"{{{DAV_NS}}}href")))
-        after = href.split(marker, 1)[1] if marker in href else href
-        path = after.split("/", 1)[1].strip("/") if "/" in after else ""
-        props: dict[str, ElementTree.Element] = {}
-        for propstat in response.iter(f"{{{DAV_NS}}}propstat"):
-            if "200" not in _text(propstat.find(f"{{{DAV_NS}}}status")):
-                continue
-            prop = propstat.find(f"{{{DAV_NS}}}prop")
-            for child in prop if prop is not None else ():
-                props[child.tag] = child
-        resourcetype = props.get(f"{{{DAV_NS}}}resourcetype")
-        is_dir = resourcetype is not None and (
-            resourcetype.find(f"{{{DAV_NS}}}collection") is not None
-        )
-        file_id = _text(props.get(f"{{{OC_NS}}}fileid"))
-        size = _text(props.get(f"{{{DAV_NS}}}getcontentlength")) or _text(
-            props.get(f"{{{OC_NS}}}size")
-        )
-        modified = _text(props.get(f"{{{DAV_NS}}}getlastmodified"))
-        try:
-            mtime = parsedate_to_datetime(modified).timestamp() if modified else None
-        except (TypeError, ValueError):
-            mtime = None
-        entries.append(
-            DavEntry(
-                path=path,
-                is_dir=is_dir,
-                file_id=int(file_id) if file_id.isdigit() else None,
-                size=int(size) if size.isdigit() else 0,
-                modified=mtime,
-                etag=_text(props.get(f"{{{DAV_NS}}}getetag")).strip('"'),
-                is_encrypted=_text(props.get(f"{{{NC_NS}}}is-encrypted")) == "1",
-            )
-        )
-    return entries
