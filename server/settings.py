@@ -190,7 +190,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # The signing worker: `celery -A server.celery:app worker -Q hsm -c 1`, one task at a time.
 CELERY_TASK_ROUTES = {"certificates.*": {"queue": "hsm"}}
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Fetch the next signing task while one runs; unacknowledged ones survive a killed worker.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_BEAT_SCHEDULE = {
     "e2ee-rollback-stale-locks": {"task": "e2ee.rollback_stale_locks", "schedule": 3600.0},
 }

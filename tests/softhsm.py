@@ -90,6 +90,16 @@ def softhsm_token(base: Path) -> Iterator[SoftHSM]:
             os.environ["SOFTHSM2_CONF"] = previous
 
 
+_tokens: list[SoftHSM] = []
+
+
 @pytest.fixture(scope="session")
 def softhsm(tmp_path_factory) -> Iterator[SoftHSM]:
-    yield from softhsm_token(tmp_path_factory.mktemp("softhsm"))
+    """One token per test process: SoftHSM reads SOFTHSM2_CONF once, at C_Initialize, so every
+    conftest that imports this fixture must share the first token."""
+    if _tokens:
+        yield _tokens[0]
+        return
+    tokens = softhsm_token(tmp_path_factory.mktemp("softhsm"))
+    _tokens.append(next(tokens))
+    yield _tokens[0]

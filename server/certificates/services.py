@@ -28,8 +28,8 @@ from .models import Certificate, CertificateOrder, CertificateRevocation, RekeyR
 from .selectors import certificate_exists
 from .validation import common_name, csr_digest, csr_validate
 
-# Poll the order row: first after 2 ms, then 1.5x longer each time, at most 50 ms apart.
-_POLL_FIRST, _POLL_FACTOR, _POLL_MAX = 0.002, 1.5, 0.05
+# Poll the order row: first after 2 ms, then 1.25x longer each time, at most 20 ms apart.
+_POLL_FIRST, _POLL_FACTOR, _POLL_MAX = 0.002, 1.25, 0.02
 _REFUSALS: dict[int, type[APIError]] = {
     error.status_code: error for error in (BadRequest, Forbidden, Conflict, NotFound)
 }
