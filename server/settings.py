@@ -192,6 +192,9 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"certificates.*": {"queue": "hsm"}}
 # Fetch the next signing task while one runs; unacknowledged ones survive a killed worker.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+# Celery closes the DB connection around every task unless told to reuse it (reconnecting cost
+# more than the signature); the signing task checks the connection itself before use.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BEAT_SCHEDULE = {
     "e2ee-rollback-stale-locks": {"task": "e2ee.rollback_stale_locks", "schedule": 3600.0},
 }

@@ -142,7 +142,7 @@ def order_fulfil(*, order_id: int) -> CertificateOrder | None:
     signer = _signer_checked()
     with transaction.atomic():
         order = (
-            CertificateOrder.objects.select_for_update()
+            CertificateOrder.objects.select_for_update(of=("self",))
             .select_related("user")
             .filter(pk=order_id)
             .first()

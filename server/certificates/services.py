@@ -24,12 +24,14 @@ from server.errors import (
     ServiceUnavailable,
 )
 
+from . import notify
 from .models import Certificate, CertificateOrder, CertificateRevocation, RekeyRequest
 from .selectors import certificate_exists
 from .validation import common_name, csr_digest, csr_validate
 
 # Poll the order row: first after 2 ms, then 1.25x longer each time, at most 20 ms apart.
 _POLL_FIRST, _POLL_FACTOR, _POLL_MAX = 0.002, 1.25, 0.02
+_SIGNAL_MAX = 0.5  # with Redis: block on the worker's wake-up, re-reading the row this often
 _REFUSALS: dict[int, type[APIError]] = {
     error.status_code: error for error in (BadRequest, Forbidden, Conflict, NotFound)
 }
@@ -104,6 +106,7 @@ def order_wait(*, order_id: int, timeout: float) -> CertificateOrder:
     """The order once the worker has decided, or ServiceUnavailable after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     delay = _POLL_FIRST
+    signalled = notify.enabled()
     while True:
         order = CertificateOrder.objects.select_related("certificate").get(pk=order_id)
         if order.status != CertificateOrder.Status.PENDING:
@@ -111,6 +114,9 @@ def order_wait(*, order_id: int, timeout: float) -> CertificateOrder:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
+        if signalled:  # woken by the worker; re-read the row at least every half second
+            notify.order_wait_signal(order_id=order_id, timeout=min(_SIGNAL_MAX, remaining))
+            continue
         time.sleep(min(delay, remaining))
         delay = min(delay * _POLL_FACTOR, _POLL_MAX)
     if order.last_error:

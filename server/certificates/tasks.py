@@ -10,12 +10,12 @@ import logging
 from typing import Any
 
 from celery.signals import worker_process_init, worker_ready
-from django.db import connections
+from django.db import close_old_connections, connections
 
 from hsm.signer import SignerError
 from server.celery import app
 
-from . import issuance
+from . import issuance, notify
 from .models import CertificateOrder
 from .signing import signer_get, signer_reset
 
@@ -32,8 +32,10 @@ QUEUE = "hsm"
     ignore_result=True,
 )
 def order_fulfil(order_id: int) -> None:
+    close_old_connections()  # drop a broken or expired connection (kept between tasks)
     try:
         issuance.order_fulfil(order_id=order_id)
+        notify.order_decided(order_id=order_id)
     except SignerError as error:
         issuance.order_failure_record(order_id=order_id, message=str(error))
         log.error("certificate order %s not signed: %s", order_id, error)

@@ -31,9 +31,7 @@ def test_serve_issues_through_its_own_signing_worker(tmp_path):
             timeout=60,
         )
         assert response.status_code == 200, response.text
-        cert = x509.load_pem_x509_certificate(
-            response.json()["ocs"]["data"]["public-key"].encode()
-        )
+        cert = x509.load_pem_x509_certificate(response.json()["ocs"]["data"]["public-key"].encode())
         server_key.verify(
             cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), hashes.SHA256()
         )
