@@ -3,14 +3,12 @@
 the filesystem by default) as two processes. Only the worker gets the PKCS#11 settings."""
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import time
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
@@ -32,9 +30,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, bind, workers, no_signing_worker, **options):
-        call_command("migrate", interactive=False, verbosity=0)
-        call_command("collectstatic", interactive=False, verbosity=0)
-        self._ensure_admin()
+        call_command("bootstrap")
         if settings.E2EE_SIGNER == "software" and not no_signing_worker:
             from server.certificates.authority import ca_ensure_software
 
@@ -92,24 +88,3 @@ class Command(BaseCommand):
                 child.kill()
                 child.wait()
         return web.returncode or 0
-
-    def _ensure_admin(self) -> None:
-        User = get_user_model()
-        if User.objects.filter(is_superuser=True).exists():
-            return
-        username = os.environ.get("E2EE_ADMIN_USER", "admin")
-        password = os.environ.get("E2EE_ADMIN_PASSWORD", "")
-        User.objects.create_superuser(
-            username=username,
-            email="",
-            password=password or (generated := secrets.token_urlsafe(18)),
-        )
-        if password:
-            self.stderr.write(
-                f"created admin {username!r} with the password from E2EE_ADMIN_PASSWORD"
-            )
-        else:
-            self.stderr.write(
-                f"created admin {username!r} with password: {generated}\n"
-                "  (shown only this once; sign in at /admin/ and change it)"
-            )
