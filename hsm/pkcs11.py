@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import pkcs11
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives.asymmetric.utils import NoDigestInfo, Prehashed
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11 import exceptions as p11
 
@@ -315,17 +315,17 @@ class Pkcs11RSAPrivateKey(rsa.RSAPrivateKey):
         self,
         data: bytes,
         padding: padding.AsymmetricPadding,
-        algorithm: hashes.HashAlgorithm | Prehashed,
+        algorithm: hashes.HashAlgorithm | Prehashed | NoDigestInfo,
     ) -> bytes:
         if not isinstance(padding, _PKCS1v15):
             raise SignerError(
                 f"the PKCS#11 CA key signs with PKCS#1 v1.5 padding only, not {padding.name}"
             )
-        if isinstance(algorithm, Prehashed):
+        if isinstance(algorithm, Prehashed | NoDigestInfo):
             raise SignerError("the PKCS#11 CA key hashes in the token; pre-hashed input is refused")
         mechanism = _MECHANISMS.get(type(algorithm))
         if mechanism is None:
-            supported = ", ".join(sorted(h.name for h in _MECHANISMS))
+            supported = "sha1, sha256, sha384, sha512"
             raise SignerError(
                 f"the PKCS#11 CA key cannot sign with {algorithm.name}; supported: {supported}"
             )

@@ -4,6 +4,7 @@ services so who, when and why are recorded."""
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
+from server.accounts.models import User
 from server.errors import APIError
 
 from . import services
@@ -64,6 +65,7 @@ class CertificateRevocationAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj, form, change) -> None:
+        assert isinstance(request.user, User)
         revocation = services.certificate_revoke(
             certificate_id=obj.certificate_id, admin=request.user, reason=obj.reason
         )
@@ -106,6 +108,7 @@ class RekeyRequestAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj, form, change) -> None:
+        assert isinstance(request.user, User)
         try:
             created = services.rekey_request_create(
                 key_owner=obj.key_owner, requested_by=request.user, reason=obj.reason

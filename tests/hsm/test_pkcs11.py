@@ -10,7 +10,7 @@ import pkcs11
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives.asymmetric.utils import NoDigestInfo, Prehashed
 
 from hsm.pkcs11 import Pkcs11Config, Pkcs11Signer, pin_read
 from hsm.signer import SignerError
@@ -56,6 +56,8 @@ def test_unsupported_hash_and_prehashed_are_refused(signer):
         key.sign(b"data", padding.PKCS1v15(), hashes.MD5())
     with pytest.raises(SignerError, match="pre-hashed"):
         key.sign(b"\0" * 32, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+    with pytest.raises(SignerError, match="pre-hashed"):
+        key.sign(b"\0" * 32, padding.PKCS1v15(), NoDigestInfo())
     signature = key.sign(b"data", padding.PKCS1v15(), hashes.SHA384())
     verify(signer, signature, algorithm=hashes.SHA384())
 
