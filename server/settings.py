@@ -101,7 +101,8 @@ APPEND_SLASH = False
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project-wide overrides (the admin front page) come before the apps' templates.
+        "DIRS": [BASE_DIR / "server" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -176,6 +177,8 @@ if CELERY_BROKER_URL.startswith("filesystem"):
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
+        # Broadcast (remote control) state too, else kombu writes ./control in the cwd.
+        "control_folder": str(_broker_dir / "control"),
         "polling_interval": 0.02,
     }
 elif CELERY_BROKER_URL.startswith(("redis", "rediss")):
@@ -189,7 +192,8 @@ else:
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # The signing worker: `celery -A server.celery:app worker -Q hsm -c 1`, one task at a time.
-CELERY_TASK_ROUTES = {"certificates.*": {"queue": "hsm"}}
+# Audit checkpoints are signed with the CA key too, so they run there as well.
+CELERY_TASK_ROUTES = {"certificates.*": {"queue": "hsm"}, "audit.checkpoint": {"queue": "hsm"}}
 # Fetch the next signing task while one runs; unacknowledged ones survive a killed worker.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 # Celery closes the DB connection around every task unless told to reuse it (reconnecting cost
@@ -197,6 +201,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_DB_REUSE_MAX = 1000
 CELERY_BEAT_SCHEDULE = {
     "e2ee-rollback-stale-locks": {"task": "e2ee.rollback_stale_locks", "schedule": 3600.0},
+    "audit-checkpoint": {
+        "task": "audit.checkpoint",
+        "schedule": env.float("E2EE_AUDIT_CHECKPOINT_SECONDS", default=3600.0),
+    },
 }
 
 # Certificate signing. E2EE_SIGNER: the CA backend of the signing worker, "software" (key file

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.http import HttpResponse
 
 from .management.commands.audit import event_json
-from .models import AuditEvent
+from .models import AuditCheckpoint, AuditEvent
 
 
 @admin.action(description="Export selected events as JSON lines")
@@ -23,6 +23,21 @@ class AuditEventAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     actions = [export_json_lines]
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(admin.ModelAdmin):
+    list_display = ("seq", "created_at", "head_hash", "key_fingerprint")
+    readonly_fields = [f.name for f in AuditCheckpoint._meta.fields]
 
     def has_add_permission(self, request):
         return False

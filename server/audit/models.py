@@ -29,3 +29,21 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} by {self.actor} on {self.target or '-'}: {self.outcome}"
+
+
+class AuditCheckpoint(models.Model):
+    """The chain head at some moment, signed by the CA key (in the HSM, by the signing worker).
+    A rewritten or truncated log cannot match a checkpoint without the CA key."""
+
+    seq = models.BigIntegerField(editable=False)
+    head_hash = models.CharField(max_length=64, editable=False)
+    signature = models.TextField(editable=False, help_text="base64 RSASSA-PKCS1-v1_5/SHA-256")
+    key_fingerprint = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-seq"]
+        get_latest_by = "seq"
+
+    def __str__(self) -> str:
+        return f"checkpoint at #{self.seq}"

@@ -17,8 +17,14 @@ TABLE = AuditEvent._meta.db_table
 @pytest.fixture
 def events(db):
     for n in range(5):
-        audit_record(actor=f"user{n}", action="test.event", target=f"folder:{n}", outcome="success",
-                     source_address="127.0.0.1", details={"n": n})
+        audit_record(
+            actor=f"user{n}",
+            action="test.event",
+            target=f"folder:{n}",
+            outcome="success",
+            source_address="127.0.0.1",
+            details={"n": n},
+        )
 
 
 def raw(sql, params=()):
@@ -92,17 +98,23 @@ def test_export_is_json_lines_oldest_first(events):
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("statement", [
-    f"UPDATE {TABLE} SET actor = 'x'",
-    f"DELETE FROM {TABLE}",
-    f"TRUNCATE {TABLE}",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        f"UPDATE {TABLE} SET actor = 'x'",
+        f"DELETE FROM {TABLE}",
+        f"TRUNCATE {TABLE}",
+    ],
+)
 def test_postgres_refuses_rewrites(events, statement):
     from tests.conftest import require
 
     require(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL)")
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), \
-            connection.cursor() as cursor:
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute(statement)
     assert audit_verify() == (5, None)
     audit_record(actor="x", action="test.after", outcome="success")  # appending still works

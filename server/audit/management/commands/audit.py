@@ -1,9 +1,14 @@
 import json
+from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.management.base import BaseCommand, CommandError
 
-from server.audit.models import AuditEvent
+from server.audit.checkpoints import checkpoints_verify
+from server.audit.models import AuditCheckpoint, AuditEvent
 from server.audit.services import audit_verify
+from server.errors import APIError
 
 
 def event_json(event: AuditEvent) -> str:
@@ -30,8 +35,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
-        sub.add_parser(
-            "verify", help="exit 0 if the chain is intact, else name the first bad event"
+        verify = sub.add_parser(
+            "verify",
+            help="exit 0 if the chain and its checkpoints are intact, else name the "
+            "first bad event",
+        )
+        verify.add_argument(
+            "--server-key",
+            type=Path,
+            help="the server key (SPKI PEM) kept apart from this "
+            "server; default: the key this server publishes",
         )
         export = sub.add_parser("export", help="write every event as one JSON line, oldest first")
         export.add_argument("--since-seq", type=int, default=1)
@@ -47,4 +60,22 @@ class Command(BaseCommand):
                 f"audit log broken at event #{problem.seq}: {problem.reason} "
                 f"({checked} event(s) before it are intact)"
             )
-        self.stdout.write(f"audit log intact: {checked} event(s)")
+        signed, broken = 0, None
+        if AuditCheckpoint.objects.exists():
+            signed, broken = checkpoints_verify(public_key=_server_key(options["server_key"]))
+        if broken is not None:
+            raise CommandError(f"audit log broken: {broken.reason}")
+        self.stdout.write(f"audit log intact: {checked} event(s), {signed} signed checkpoint(s)")
+
+
+def _server_key(path: Path | None) -> rsa.RSAPublicKey:
+    from server.certificates.authority import ca_public_key_pem
+
+    try:
+        pem = path.read_bytes() if path else ca_public_key_pem().encode()
+    except (OSError, APIError) as error:
+        raise CommandError(f"no server key to check the checkpoints with: {error}") from None
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise CommandError("the server key is not an RSA public key")
+    return key
