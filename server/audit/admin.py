@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.http import HttpResponse
 
+from server.core.admin_base import ReadOnlyAdmin
+
 from .management.commands.audit import event_json
 from .models import AuditCheckpoint, AuditEvent
 
@@ -14,7 +16,7 @@ def export_json_lines(modeladmin, request, queryset):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only: the log is append-only (and on PostgreSQL the database enforces it)."""
 
     list_display = ("seq", "created_at", "actor", "action", "target", "outcome", "source_address")
@@ -24,26 +26,8 @@ class AuditEventAdmin(admin.ModelAdmin):
     actions = [export_json_lines]
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(AuditCheckpoint)
-class AuditCheckpointAdmin(admin.ModelAdmin):
+class AuditCheckpointAdmin(ReadOnlyAdmin):
     list_display = ("seq", "created_at", "head_hash", "key_fingerprint")
     readonly_fields = [f.name for f in AuditCheckpoint._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -55,6 +55,21 @@ def _events() -> Iterator[AuditEvent]:
     return AuditEvent.objects.order_by("seq").iterator(chunk_size=_ITERATION_CHUNK)
 
 
+def recompute_hash(event: AuditEvent, *, prev_hash: str) -> str:
+    """The hash a stored event should carry after `prev_hash`."""
+    return event_hash(
+        prev_hash=prev_hash,
+        seq=event.seq,
+        created_at=event.created_at,
+        actor=event.actor,
+        action=event.action,
+        target=event.target,
+        source_address=event.source_address,
+        outcome=event.outcome,
+        details=event.details,
+    )
+
+
 def audit_verify() -> tuple[int, ChainBreak | None]:
     """Walk the chain from the start; returns (events checked, first break or None)."""
     expected_seq, prev_hash, checked = 1, GENESIS, 0
@@ -67,17 +82,7 @@ def audit_verify() -> tuple[int, ChainBreak | None]:
             return checked, ChainBreak(
                 event.seq, "does not link to the event before it (deleted, inserted or reordered)"
             )
-        recomputed = event_hash(
-            prev_hash=event.prev_hash,
-            seq=event.seq,
-            created_at=event.created_at,
-            actor=event.actor,
-            action=event.action,
-            target=event.target,
-            source_address=event.source_address,
-            outcome=event.outcome,
-            details=event.details,
-        )
+        recomputed = recompute_hash(event, prev_hash=event.prev_hash)
         if recomputed != event.hash:
             return checked, ChainBreak(event.seq, "its content was changed after it was written")
         checked += 1

@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from server.accounts.models import User
+from server.core.admin_base import ReadOnlyAdmin
 from server.errors import APIError
 
 from . import services
@@ -17,19 +18,8 @@ from .models import (
 )
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Certificate)
-class CertificateAdmin(ReadOnly):
+class CertificateAdmin(ReadOnlyAdmin):
     list_display = ("key_owner", "serial", "issued_by_server", "created_at", "deleted_at")
     list_filter = ("issued_by_server",)
     search_fields = ("key_owner", "serial")
@@ -37,7 +27,7 @@ class CertificateAdmin(ReadOnly):
 
 
 @admin.register(CertificateOrder)
-class CertificateOrderAdmin(ReadOnly):
+class CertificateOrderAdmin(ReadOnlyAdmin):
     list_display = ("id", "key_owner", "status", "created_at", "finished_at", "refusal_message")
     list_filter = ("status",)
     search_fields = ("key_owner",)
@@ -45,7 +35,7 @@ class CertificateOrderAdmin(ReadOnly):
 
 
 @admin.register(CertificateAuthority)
-class CertificateAuthorityAdmin(ReadOnly):
+class CertificateAuthorityAdmin(ReadOnlyAdmin):
     list_display = ("backend", "fingerprint", "location", "created_at")
 
 

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from server.audit.services import audit_record, client_address
+from server.core.admin_base import ReadOnlyAdmin
 
 from .locks import lock_force_release
 from .models import EncryptedFolder, FolderMetadata, Lock, WrappedPrivateKey
@@ -17,17 +18,6 @@ class ReasonForm(forms.Form):
         max_length=500,
         help_text="Why the lock is released (kept in the audit log)",
     )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.action(description="Force-release (revert what was staged)")

@@ -9,10 +9,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from hsm.software import SoftwareSigner
-from server.audit.chain import GENESIS, event_hash
+from server.audit.chain import GENESIS
 from server.audit.checkpoints import checkpoint_sign, checkpoints_verify
 from server.audit.models import AuditCheckpoint, AuditEvent
-from server.audit.services import audit_record, audit_verify
+from server.audit.services import audit_record, audit_verify, recompute_hash
 from tests.audit.test_chain import raw
 
 TABLE = AuditEvent._meta.db_table
@@ -53,17 +53,7 @@ def rewrite_from(seq: int, **changes):
     raw(f"UPDATE {TABLE} SET actor = %s WHERE seq = %s", [changes["actor"], seq])
     prev = AuditEvent.objects.get(seq=seq - 1).hash if seq > 1 else GENESIS
     for event in AuditEvent.objects.filter(seq__gte=seq).order_by("seq"):
-        new = event_hash(
-            prev_hash=prev,
-            seq=event.seq,
-            created_at=event.created_at,
-            actor=event.actor,
-            action=event.action,
-            target=event.target,
-            source_address=event.source_address,
-            outcome=event.outcome,
-            details=event.details,
-        )
+        new = recompute_hash(event, prev_hash=prev)
         raw(f"UPDATE {TABLE} SET prev_hash = %s, hash = %s WHERE seq = %s", [prev, new, event.seq])
         prev = new
 
