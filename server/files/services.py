@@ -32,6 +32,7 @@ from .errors import (
     UploadIncomplete,
 )
 from .models import Node, new_etag, now_seconds
+from .signals import tree_changed
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,16 @@ def _propagate(*, parent_id: int, size_delta: int, touch: bool = True) -> None:
     if touch:
         changes["mtime"] = Greatest(F("mtime"), Value(now_seconds()))
     Node.objects.filter(id__in=ids).update(**changes)
+    tree_changed.send(sender=Node, node_ids=ids)
+
+
+def roots_touch(*, owner_ids: list[int]) -> None:
+    """New etags (and mtime now) for these users' root folders."""
+    if owner_ids:
+        Node.objects.filter(owner_id__in=owner_ids, parent__isnull=True).update(
+            etag=Concat(Value(new_etag()[:24]), Cast(F("id"), output_field=models.CharField())),
+            mtime=Greatest(F("mtime"), Value(now_seconds())),
+        )
 
 
 def _lock_dir(*, user: User, dir_id: int) -> Node:
@@ -129,7 +140,10 @@ def node_create_dir(*, user: User, parent: Node, name: str, mtime: int | None = 
         try:
             with transaction.atomic():
                 node = Node.objects.create(
-                    owner=user, parent=parent, name=name, kind=Node.Kind.DIR,
+                    owner=user,
+                    parent=parent,
+                    name=name,
+                    kind=Node.Kind.DIR,
                     mtime=now_seconds() if mtime is None else mtime,
                 )
         except IntegrityError:
@@ -151,9 +165,18 @@ class FileUpload:
     """One upload in progress. Bytes stream into a new blob; nothing is visible to anyone until
     `commit`, and `abort` (or any failure in commit) leaves no row and no file behind."""
 
-    def __init__(self, *, user: User, parent: Node, name: str, expected_size: int | None,
-                 mtime: int | None, checksum: str | None, store: BlobStore,
-                 overwrite: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        user: User,
+        parent: Node,
+        name: str,
+        expected_size: int | None,
+        mtime: int | None,
+        checksum: str | None,
+        store: BlobStore,
+        overwrite: bool = True,
+    ) -> None:
         name_validate(name=name)
         if parent.owner_id != user.pk or not parent.is_dir:
             raise ParentMissing()
@@ -191,7 +214,8 @@ class FileUpload:
         try:
             if self.expected_size is not None and self.bytes_written != self.expected_size:
                 raise UploadIncomplete(
-                    f"got {self.bytes_written} of {self.expected_size} announced bytes")
+                    f"got {self.bytes_written} of {self.expected_size} announced bytes"
+                )
             if self._verifier is not None:
                 self._verifier.verify()
             key = self._writer.commit()
@@ -227,8 +251,14 @@ class FileUpload:
         created = node is None
         if node is None:
             node = Node.objects.create(
-                owner=self.user, parent=parent, name=self.name, kind=Node.Kind.FILE, size=size,
-                mtime=mtime, blob_key=key, checksum=self._checksum,
+                owner=self.user,
+                parent=parent,
+                name=self.name,
+                kind=Node.Kind.FILE,
+                size=size,
+                mtime=mtime,
+                blob_key=key,
+                checksum=self._checksum,
             )
             delta = size
         else:
@@ -241,23 +271,53 @@ class FileUpload:
         return WriteResult(node=node, created=created)
 
 
-def file_upload_begin(*, user: User, parent: Node, name: str, expected_size: int | None = None,
-                      mtime: int | None = None, checksum: str | None = None,
-                      store: BlobStore | None = None, overwrite: bool = True) -> FileUpload:
+def file_upload_begin(
+    *,
+    user: User,
+    parent: Node,
+    name: str,
+    expected_size: int | None = None,
+    mtime: int | None = None,
+    checksum: str | None = None,
+    store: BlobStore | None = None,
+    overwrite: bool = True,
+) -> FileUpload:
     """Start a push-style upload (the WebDAV PUT path hands over the body piece by piece).
     With `overwrite` False an existing file of that name is never replaced (NodeExists)."""
-    return FileUpload(user=user, parent=parent, name=name, expected_size=expected_size,
-                      mtime=mtime, checksum=checksum, store=store or get_blob_store(),
-                      overwrite=overwrite)
+    return FileUpload(
+        user=user,
+        parent=parent,
+        name=name,
+        expected_size=expected_size,
+        mtime=mtime,
+        checksum=checksum,
+        store=store or get_blob_store(),
+        overwrite=overwrite,
+    )
 
 
-def file_write(*, user: User, parent: Node, name: str, body: BinaryIO,
-               expected_size: int | None = None, mtime: int | None = None,
-               checksum: str | None = None, chunk_size: int = 1 << 20,
-               store: BlobStore | None = None) -> WriteResult:
+def file_write(
+    *,
+    user: User,
+    parent: Node,
+    name: str,
+    body: BinaryIO,
+    expected_size: int | None = None,
+    mtime: int | None = None,
+    checksum: str | None = None,
+    chunk_size: int = 1 << 20,
+    store: BlobStore | None = None,
+) -> WriteResult:
     """Create or replace a file from a readable body, streaming in `chunk_size` pieces."""
-    upload = file_upload_begin(user=user, parent=parent, name=name, expected_size=expected_size,
-                               mtime=mtime, checksum=checksum, store=store)
+    upload = file_upload_begin(
+        user=user,
+        parent=parent,
+        name=name,
+        expected_size=expected_size,
+        mtime=mtime,
+        checksum=checksum,
+        store=store,
+    )
     try:
         while chunk := body.read(chunk_size):
             upload.write(chunk)
@@ -286,10 +346,15 @@ def _check_destination(*, user: User, node: Node, new_parent: Node, new_name: st
         raise OperationForbidden("a folder cannot go inside itself")
 
 
-def _clear_destination(*, node: Node, parent: Node, name: str, overwrite: bool,
-                       store: BlobStore) -> bool:
-    target = Node.objects.select_for_update().filter(parent=parent, name=name).exclude(
-        id=node.id).first()
+def _clear_destination(
+    *, node: Node, parent: Node, name: str, overwrite: bool, store: BlobStore
+) -> bool:
+    target = (
+        Node.objects.select_for_update()
+        .filter(parent=parent, name=name)
+        .exclude(id=node.id)
+        .first()
+    )
     if target is None:
         return False
     if not overwrite:
@@ -298,16 +363,24 @@ def _clear_destination(*, node: Node, parent: Node, name: str, overwrite: bool,
     return True
 
 
-def node_move(*, user: User, node: Node, new_parent: Node, new_name: str,
-              overwrite: bool = True, store: BlobStore | None = None) -> PlaceResult:
+def node_move(
+    *,
+    user: User,
+    node: Node,
+    new_parent: Node,
+    new_name: str,
+    overwrite: bool = True,
+    store: BlobStore | None = None,
+) -> PlaceResult:
     """Rename and/or move; the file id and etag stay, ancestors on both sides propagate."""
     store = store or get_blob_store()
     _check_destination(user=user, node=node, new_parent=new_parent, new_name=new_name)
     with transaction.atomic():
         node = _lock_node(user=user, node_id=node.id)
         new_parent = _lock_dir(user=user, dir_id=new_parent.id)
-        replaced = _clear_destination(node=node, parent=new_parent, name=new_name,
-                                      overwrite=overwrite, store=store)
+        replaced = _clear_destination(
+            node=node, parent=new_parent, name=new_name, overwrite=overwrite, store=store
+        )
         old_parent_id = node.parent_id
         assert old_parent_id is not None
         node.parent, node.name = new_parent, new_name
@@ -317,8 +390,15 @@ def node_move(*, user: User, node: Node, new_parent: Node, new_name: str,
     return PlaceResult(node=node, replaced=replaced)
 
 
-def node_copy(*, user: User, node: Node, new_parent: Node, new_name: str,
-              overwrite: bool = True, store: BlobStore | None = None) -> PlaceResult:
+def node_copy(
+    *,
+    user: User,
+    node: Node,
+    new_parent: Node,
+    new_name: str,
+    overwrite: bool = True,
+    store: BlobStore | None = None,
+) -> PlaceResult:
     """Deep copy with new file ids; every copied file gets its own new blob."""
     store = store or get_blob_store()
     _check_destination(user=user, node=node, new_parent=new_parent, new_name=new_name)
@@ -333,16 +413,22 @@ def node_copy(*, user: User, node: Node, new_parent: Node, new_name: str,
                 new_keys[item.id] = store.copy(item.blob_key)
         with transaction.atomic():
             new_parent = _lock_dir(user=user, dir_id=new_parent.id)
-            replaced = _clear_destination(node=node, parent=new_parent, name=new_name,
-                                          overwrite=overwrite, store=store)
+            replaced = _clear_destination(
+                node=node, parent=new_parent, name=new_name, overwrite=overwrite, store=store
+            )
             copies: dict[int, Node] = {}
             for item in subtree:
                 is_top = item.id == node.id
                 copies[item.id] = Node.objects.create(
-                    owner=user, parent=new_parent if is_top else copies[item.parent_id],
-                    name=new_name if is_top else item.name, kind=item.kind, size=item.size,
-                    mtime=item.mtime, blob_key=new_keys.get(item.id, ""),
-                    checksum=item.checksum, is_encrypted=item.is_encrypted,
+                    owner=user,
+                    parent=new_parent if is_top else copies[item.parent_id],
+                    name=new_name if is_top else item.name,
+                    kind=item.kind,
+                    size=item.size,
+                    mtime=item.mtime,
+                    blob_key=new_keys.get(item.id, ""),
+                    checksum=item.checksum,
+                    is_encrypted=item.is_encrypted,
                 )
             _propagate(parent_id=new_parent.id, size_delta=subtree[0].size)
     except BaseException:
@@ -362,8 +448,9 @@ def node_delete(*, user: User, node: Node, store: BlobStore | None = None) -> No
         _after_commit_delete_blobs(_remove_subtree(node=node), store)
 
 
-def _node_update(*, user: User, node: Node, touch_parents: bool,
-                 change: Callable[[Node], list[str]]) -> Node:
+def _node_update(
+    *, user: User, node: Node, touch_parents: bool, change: Callable[[Node], list[str]]
+) -> Node:
     with transaction.atomic():
         node = _lock_node(user=user, node_id=node.id)
         fields = change(node)
@@ -392,5 +479,3 @@ def node_set_encrypted(*, user: User, node: Node, encrypted: bool) -> Node:
         return ["is_encrypted"]
 
     return _node_update(user=user, node=node, touch_parents=False, change=change)
-
-

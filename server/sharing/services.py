@@ -131,3 +131,14 @@ def share_delete(*, user: User, share_id: int) -> None:
                 deleted_at=timezone.now()
             )
         share.delete()
+
+
+def sharee_roots_touch(sender: object, node_ids: list[int], **kwargs: object) -> None:
+    """A change inside a shared folder changes each sharee's root etag too: that is where the
+    share is mounted, and what a sync client polls."""
+    sharees = list(
+        Share.objects.filter(node_id__in=node_ids, share_type=Share.Type.USER).values_list(
+            "share_with_id", flat=True
+        )
+    )
+    file_services.roots_touch(owner_ids=sharees)

@@ -123,3 +123,19 @@ def test_outsider_and_after_unshare_see_nothing(wsgi_client, owner, sharee, outs
         f"/ocs/v2.php/apps/files_sharing/api/v1/shares/{share_id}?format=json", headers=owner
     )
     assert wsgi_client.get(f"{BOB}/Team/plan.txt", headers=sharee).status_code == 404
+
+
+def root_etag(client, who, base):
+    response = client.request("PROPFIND", f"{base}/", headers={**who, "Depth": "0"})
+    return ElementTree.fromstring(response.content).find(".//{DAV:}getetag").text
+
+
+def test_changes_in_a_shared_folder_change_the_sharees_root_etag(wsgi_client, owner, sharee):
+    shared_team(wsgi_client, owner)
+    mkcol(wsgi_client, owner, "Private")
+    before = root_etag(wsgi_client, sharee, BOB)
+    put_blob(wsgi_client, owner, "Private/diary.txt", b"not shared")
+    assert root_etag(wsgi_client, sharee, BOB) == before  # twin: unrelated changes stay unseen
+    put_blob(wsgi_client, owner, "Team/deep.txt", b"new for the team")
+    after = root_etag(wsgi_client, sharee, BOB)
+    assert after != before  # a sync client polling its root notices the shared change
