@@ -1,33 +1,18 @@
 """docker-compose.yml is valid (checked with Debian's docker-compose: no Docker engine runs
 here) and keeps the HSM token and PIN in the worker alone."""
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import require
+from tests.compose import compose_config
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRETS = ("postgres_password", "database_url", "admin_password", "hsm_pin", "hsm_so_pin")
 
 
 @pytest.fixture(scope="module")
 def compose(tmp_path_factory) -> dict:
-    require(shutil.which("docker-compose") is not None, "docker-compose (Debian package)")
-    work = tmp_path_factory.mktemp("compose")
-    for name in ("docker-compose.yml", "Dockerfile", ".env.example"):
-        shutil.copy(ROOT / name, work / name)
-    shutil.copy(ROOT / ".env.example", work / ".env")
-    (work / "secrets").mkdir()
-    for name in SECRETS:
-        (work / "secrets" / name).write_text("placeholder\n")
-    result = subprocess.run(["docker-compose", "config"], cwd=work, capture_output=True,
-                            text=True, check=False)
-    assert result.returncode == 0, result.stderr
-    return yaml.safe_load(result.stdout)
+    return compose_config(tmp_path_factory.mktemp("compose"))
 
 
 def secrets_of(service: dict) -> set[str]:
@@ -45,7 +30,9 @@ def test_only_the_worker_holds_the_token_and_pin(compose):
     services = compose["services"]
     for name, service in services.items():
         env = service.get("environment", {})
-        mounts = [str(v.get("source") if isinstance(v, dict) else v) for v in service.get("volumes", [])]
+        mounts = [
+            str(v.get("source") if isinstance(v, dict) else v) for v in service.get("volumes", [])
+        ]
         holds_token = any(m.startswith("token") for m in mounts)
         holds_pin = "hsm_pin" in secrets_of(service) or any(k.startswith("PKCS11_PIN") for k in env)
         if name == "worker":
@@ -57,8 +44,7 @@ def test_only_the_worker_holds_the_token_and_pin(compose):
 
 
 def test_web_serves_the_one_wsgi_callable_after_bootstrap(compose):
-    web = compose["services"]["web"]
-    command = " ".join(web.get("command") or [])
-    assert command == "" or "server.wsgi:application" in command
+    command = " ".join(compose["services"]["web"]["command"])
+    assert "manage.py bootstrap" in command and "server.wsgi:application" in command
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "manage.py bootstrap" in dockerfile and "server.wsgi:application" in dockerfile
