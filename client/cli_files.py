@@ -39,7 +39,10 @@ def command(name: str) -> Callable[[Callable[..., None]], click.Command]:
 @contextmanager
 def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None] | None]:
     out = output()
-    if out.quiet or out.as_json or total is None or total <= PROGRESS_THRESHOLD:
+    console = Console(stderr=True)
+    # Not on a terminal (a pipe, a log): no bar, so a failure stays one stderr line.
+    quiet = out.quiet or out.as_json or not console.is_terminal
+    if quiet or total is None or total <= PROGRESS_THRESHOLD:
         yield None
         return
     with Progress(
@@ -48,7 +51,7 @@ def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=console,
         transient=True,
     ) as bar:
         task = bar.add_task(label, total=total)

@@ -1,9 +1,10 @@
 """What every `e2ee` command shares: exit statuses, one-line errors, atomic output files.
 
 Exit status: 0 success; 2 usage error; 3 a verification or integrity failure (tampering, wrong
-key, wrong mnemonic, a changed pinned key); 1 anything else. Failures print exactly one line on
-stderr, never a traceback. ``e2ee offline …`` and the online commands use the same machinery
-with their own prefix.
+key, wrong mnemonic, a changed pinned key, or, online, server data the protocol does not allow:
+a FormatError is the server's doing as much as a bad signature); 1 anything else. Failures print
+exactly one line on stderr, never a traceback. ``e2ee offline …`` and the online commands use
+the same machinery with their own prefix.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import IO, Any, NoReturn, TypeVar
 
 import click
 
-from client.errors import E2EEError, IntegrityError, UsageProblem
+from client.errors import E2EEError, FormatError, IntegrityError, UsageProblem
 
 EXIT_OK, EXIT_OTHER, EXIT_USAGE, EXIT_INTEGRITY = 0, 1, 2, 3
 
@@ -79,8 +80,13 @@ def fail(prefix: str, code: int, message: str) -> NoReturn:
     raise SystemExit(code)
 
 
-def report_errors(prefix: str) -> Callable[[F], F]:
-    """Turn every exception into one stderr line and the documented exit status."""
+def report_errors(prefix: str, *, server_data: bool = False) -> Callable[[F], F]:
+    """Turn every exception into one stderr line and the documented exit status. With
+    ``server_data`` (the online commands) a FormatError is a verification failure (3): what
+    was malformed came from the server; offline it is the operator's own file (1)."""
+    integrity: tuple[type[Exception], ...] = (
+        (IntegrityError, FormatError) if server_data else (IntegrityError,)
+    )
 
     def decorate(func: F) -> F:
         @functools.wraps(func)
@@ -91,7 +97,7 @@ def report_errors(prefix: str) -> Callable[[F], F]:
                 raise
             except UsageProblem as exc:
                 fail(prefix, EXIT_USAGE, f"usage error: {exc}")
-            except IntegrityError as exc:
+            except integrity as exc:
                 fail(prefix, EXIT_INTEGRITY, f"verification failed: {type(exc).__name__}: {exc}")
             except E2EEError as exc:
                 fail(prefix, EXIT_OTHER, f"error: {type(exc).__name__}: {exc}")
@@ -111,7 +117,7 @@ def report_errors(prefix: str) -> Callable[[F], F]:
 
 PREFIX = "e2ee"
 Command = one_line_command(PREFIX)
-reported = report_errors(PREFIX)
+reported = report_errors(PREFIX, server_data=True)
 in_file = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
 out_file = click.Path(dir_okay=False, path_type=Path)
 

@@ -115,6 +115,15 @@ def _str(value: object, what: str, *, allow_empty: bool = False) -> str:
     return value
 
 
+def _path_component(value: str, what: str) -> str:
+    """A name or server id inside a folder is one path component: no separator, no NUL, not
+    ``.``/``..``. Metadata (and unauthenticated file drops) must not steer where the client
+    writes locally or which server path it addresses (THREATS M10)."""
+    if value in (".", "..") or any(c in value for c in "/\\\0"):
+        raise MalformedMetadataError(f"{what}: {value!r} is not a single path component")
+    return value
+
+
 def _b64_field(obj: Mapping[str, Any], key: str, what: str, *, length: int | None = None) -> bytes:
     if key not in obj:
         raise MalformedMetadataError(f"{what}: missing {key!r}")
@@ -264,6 +273,7 @@ def parse_file_entry(obj: object, what: str) -> FileEntry | None:
         raise MalformedMetadataError(f"{what}.filename: expected a string")
     if not filename:
         return None  # PROTOCOL.md §2.2: empty filename → skip entry
+    _path_component(filename, f"{what}.filename")
     nonce_key = "nonce" if "nonce" in obj else "initializationVector"  # early desktop v2
     return FileEntry(
         filename=filename,
@@ -307,12 +317,14 @@ def parse_folder_metadata(obj: object) -> FolderMetadata:
         raise MalformedMetadataError("metadata.counter: expected a non-negative integer")
     files: dict[str, FileEntry] = {}
     for uid, raw in _obj(obj.get("files", {}), "metadata.files").items():
+        _path_component(uid, "metadata.files")
         entry = parse_file_entry(raw, f"metadata.files[{uid!r}]")
         if entry is not None:
             files[uid] = entry
     folders = _obj(obj.get("folders", {}), "metadata.folders")
     for uid, name in folders.items():
-        _str(name, f"metadata.folders[{uid!r}]")
+        _path_component(uid, "metadata.folders")
+        _path_component(_str(name, f"metadata.folders[{uid!r}]"), f"metadata.folders[{uid!r}]")
     checksums_raw = obj.get("keyChecksums", [])
     if not isinstance(checksums_raw, list):
         raise MalformedMetadataError("metadata.keyChecksums: expected a list")

@@ -40,7 +40,7 @@ KEY = bytes(range(16))
 
 
 def sample_folder(counter: int = 1) -> protocol.FolderMetadata:
-    _, entry = crypto.encrypt_file(b"x", filename="ä/ü.txt", mimetype="text/plain")
+    _, entry = crypto.encrypt_file(b"x", filename="ä ü.txt", mimetype="text/plain")
     return protocol.FolderMetadata(
         counter=counter,
         files={"a" * 32: entry},
