@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from client import __version__, cli_files, cli_sharing  # noqa: F401 - registers commands
+from client import __version__, cli_files, cli_recovery, cli_sharing  # noqa: F401 - registers commands
 from client.cli_support import (
     Group,
     Output,

@@ -147,6 +147,15 @@ class CertificateChangedError(KeyChangedError):
     """A user's certificate differs from the one pinned at first sight."""
 
 
+class RecoveryKeyPolicyError(CertificateError):
+    """A recovery certificate the server offers fails a check (issuer, id, key usage), or the
+    recovery key appears where only users may (as a metadata signer)."""
+
+
+class RecoveryKeyChangedError(KeyChangedError):
+    """The server offers a recovery certificate other than the one pinned at first sight."""
+
+
 class FingerprintMismatchError(IntegrityError):
     """An out-of-band safety number does not match the pinned certificate."""
 
@@ -239,6 +248,8 @@ __all__ = [
     "NotLoggedInError",
     "OwnEntryMissingError",
     "PlaintextInEncryptedFolderError",
+    "RecoveryKeyChangedError",
+    "RecoveryKeyPolicyError",
     "RemotePathError",
     "ServerError",
     "ServerKeyChangedError",

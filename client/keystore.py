@@ -13,6 +13,8 @@ user config dir for ``e2ee``. Layout::
     folders.json        folder id -> FolderHistory (highest counter, keyChecksums, version),
                         plus the topmost encrypted folders seen, by path
     locks.json          lock tokens held by an unfinished write, to abort on the next run
+    recovery.json       the server's recovery certificate, pinned at first sight; the folders
+                        whose user was warned that it can read them; the last state seen
     sync/<pair>.json    the base state of each `e2ee sync` pair
 
 Every write goes to a temporary file renamed into place, so a crash never leaves half a file.
@@ -269,6 +271,14 @@ class Keystore:
         locks = self.held_locks()
         if locks.pop(str(file_id), None) is not None:
             self._put_json("locks.json", locks)
+
+    # --- the server's recovery key (client.ops.recovery) ---------------------------------
+
+    def recovery_record(self) -> dict[str, Any]:
+        return dict(self._json("recovery.json", {}))
+
+    def save_recovery_record(self, record: dict[str, Any]) -> None:
+        self._put_json("recovery.json", record, PUBLIC)
 
     # --- sync state ----------------------------------------------------------------------
 

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "server.e2ee",
     "server.audit",
     "server.sharing",
+    "server.recovery",
 ]
 
 MIDDLEWARE = [

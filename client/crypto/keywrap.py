@@ -1,4 +1,6 @@
-"""The 12-word mnemonic and the private key wrapped with it (PROTOCOL.md §1.2)."""
+"""The 12-word mnemonic and the private key wrapped with it (PROTOCOL.md §1.2).
+
+The same wrapping, with 24 words, protects the offline recovery key (:mod:`.recovery`)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from client.errors import FormatError, WrongMnemonic
 from client.protocol import WrappedPrivateKey, parse_wrapped_private_key
 
 MNEMONIC_WORDS = 12
+#: The offline recovery key's phrase: 24 words (264 bits), for paper storage.
+RECOVERY_WORDS = 24
 SALT_LENGTH = 40
 IV_LENGTH = 12
 WRAPPING_KEY_LENGTH = 32
@@ -49,9 +53,12 @@ def wordlist() -> tuple[str, ...]:
     return words
 
 
-def generate_mnemonic() -> str:
-    """12 words drawn uniformly and independently from the BIP-39 list (132 bits)."""
-    return mnemonic_from_indices([secrets.randbelow(2048) for _ in range(MNEMONIC_WORDS)])
+def generate_mnemonic(words: int = MNEMONIC_WORDS) -> str:
+    """``words`` words (default 12: 132 bits) drawn uniformly and independently from the
+    BIP-39 list."""
+    if words < MNEMONIC_WORDS:
+        raise ValueError(f"a mnemonic has at least {MNEMONIC_WORDS} words")
+    return mnemonic_from_indices([secrets.randbelow(2048) for _ in range(words)])
 
 
 def mnemonic_from_indices(indices: Sequence[int]) -> str:

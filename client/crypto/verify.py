@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from client.crypto.cms import verify_metadata_signature
 from client.crypto.keys import Certificate, load_certificate, same_public_key, verify_certificate
 from client.crypto.metadata import decrypt_folder_metadata, key_checksum, unwrap_metadata_key
+from client.crypto.recovery import is_recovery_id
 from client.errors import (
     CertificateKeyMismatchError,
     CounterRollbackError,
@@ -24,6 +25,7 @@ from client.errors import (
     KeyChecksumMissingError,
     KeyChecksumRemovedError,
     PlaintextInEncryptedFolderError,
+    RecoveryKeyPolicyError,
     SignerNotRootUserError,
     UnsupportedVersionError,
 )
@@ -92,6 +94,17 @@ def _check_history(folder: FolderMetadata, history: FolderHistory, *, root: bool
         )
 
 
+def _check_signer(
+    signer: Certificate, certificates: Mapping[str, Certificate], not_a_user: str
+) -> None:
+    """The signer must be a folder user; the recovery key only reads, it never signs."""
+    found = [uid for uid, cert in certificates.items() if cert.der == signer.der]
+    if not found:
+        raise SignerNotRootUserError(not_a_user)
+    if all(is_recovery_id(uid) for uid in found):
+        raise RecoveryKeyPolicyError("metadata is signed by the recovery key, which only reads")
+
+
 def verify_root_metadata(
     document: MetadataDocumentV1 | MetadataDocumentV2,
     *,
@@ -125,8 +138,7 @@ def verify_root_metadata(
             cert, server_public_key=server_public_key, user_id=entry.user_id, now=now
         )
         certificates[entry.user_id] = cert
-    if not any(cert.der == signer.der for cert in certificates.values()):
-        raise SignerNotRootUserError("metadata is signed by someone who is not a folder user")
+    _check_signer(signer, certificates, "metadata is signed by someone who is not a folder user")
     own = certificates.get(user_id)
     if own is not None and not same_public_key(own.public_key, private_key.public_key()):
         raise CertificateKeyMismatchError(f"certificate listed for {user_id!r} is not our key")
@@ -150,8 +162,9 @@ def verify_subfolder_metadata(
     history = history or FolderHistory()
     doc = _check_format(document, history, reported_encrypted)
     signer = verify_metadata_signature(doc.source, signature)
-    if not any(cert.der == signer.der for cert in root.certificates.values()):
-        raise SignerNotRootUserError("sub-folder metadata is not signed by a root folder user")
+    _check_signer(
+        signer, root.certificates, "sub-folder metadata is not signed by a root folder user"
+    )
     folder = decrypt_folder_metadata(doc.metadata, root.metadata_key)
     _check_history(folder, history, root=False)
     return VerifiedFolder(doc, folder, root.metadata_key, signer, {})

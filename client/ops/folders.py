@@ -7,9 +7,10 @@ import uuid as uuidlib
 from dataclasses import asdict, dataclass
 
 from client import crypto
-from client.crypto.metadata import Recipient, build_root_document, key_checksum
+from client.crypto.metadata import build_root_document, key_checksum
 from client.crypto.verify import FolderHistory
 from client.errors import E2EEError, NotEncryptedError, RemotePathError, UsageProblem
+from client.ops import recovery
 from client.ops.session import Session, now
 from client.ops.transaction import Transaction, _compact
 from client.ops.tree import EncryptedFolder, Location, clean, join, locate
@@ -34,11 +35,12 @@ def encrypt(session: Session, remote: str) -> int:
         file_id = loc.plain.file_id
         if len(api.propfind(loc.path, depth=1)) > 1:
             raise UsageProblem(f"{loc.path!r} is not empty; only empty folders can be encrypted")
-    api.set_encrypted(file_id)
     me = session.identity
+    users = recovery.recipients(session, {session.user: me.certificate})
+    api.set_encrypted(file_id)
     key = crypto.new_metadata_key()
     inner = FolderMetadata(counter=1, key_checksums=(key_checksum(key),))
-    document = build_root_document(inner, key, [Recipient(session.user, me.certificate.pem)])
+    document = build_root_document(inner, key, users)
     signature = crypto.sign_metadata(document, me.certificate, me.private_key, signing_time=now())
     token = api.lock(file_id, 1)
     try:
@@ -58,6 +60,7 @@ def encrypt(session: Session, remote: str) -> int:
         ),
     )
     session.keystore.remember_root(loc.path, file_id)
+    recovery.written(session, file_id, loc.path, users)
     return file_id
 
 

@@ -15,6 +15,7 @@ from client.errors import (
     RemotePathError,
 )
 from client.keystore import Account, Identity, Keystore, fingerprint
+from client.ops import recovery
 from client.ops.keys import trust_certificate
 from client.ops.session import Session
 
@@ -108,10 +109,22 @@ def status(keystore: Keystore) -> dict[str, Any]:
     if keystore.has_identity():
         result["fingerprint"] = fingerprint(keystore.identity(account.user).certificate)
     with ServerApi(account.url, account.user, account.password) as api:
+        everything = api.capabilities()
         caps = api.e2ee_capability()
     result["keys_on_server"] = bool(caps.get("keys-exist"))
     result["api_version"] = str(caps.get("api-version", ""))
-    recovery = caps.get("recovery-key") or caps.get("recovery")
-    if recovery:
-        result["recovery_key"] = "enabled: an administrator recovery key can open new folders"
+    result["recovery"] = info = recovery.status(keystore, everything)
+    if "refused" in info:
+        result["recovery_key"] = f"REFUSED: {info['refused']}"
+    elif info["enabled"]:
+        result["recovery_key"] = (
+            f"ENABLED ({info['id']}, safety number {info['fingerprint']}): the administrator's "
+            f"recovery key can decrypt every folder you write; {info['folders_warned']} "
+            "folder(s) written for it so far"
+        )
+    elif info["pinned"]:
+        result["recovery_key"] = (
+            "disabled by the administrator; folders written while it was enabled stay "
+            "readable to it until re-keyed (`e2ee recovery drop REMOTE_DIR`)"
+        )
     return result

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -21,18 +23,32 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def _to_stderr(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
 @dataclass
 class Session:
     keystore: Keystore
     account: Account
     api: ServerApi = field(repr=False)
     _identity: Identity | None = field(default=None, repr=False)
+    #: Where notices for the user go (default: one line on stderr); ops never print themselves.
+    notify: Callable[[str], None] = field(default=_to_stderr, repr=False)
+    #: The recovery key as the server offers it, verified once per session (ops.recovery).
+    recovery: Any = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, keystore: Keystore | None = None) -> Session:
+    def open(
+        cls, keystore: Keystore | None = None, notify: Callable[[str], None] | None = None
+    ) -> Session:
         keystore = keystore or Keystore()
         account = keystore.account()
-        return cls(keystore, account, ServerApi(account.url, account.user, account.password))
+        api = ServerApi(account.url, account.user, account.password)
+        session = cls(keystore, account, api)
+        if notify is not None:
+            session.notify = notify
+        return session
 
     @property
     def user(self) -> str:

@@ -17,6 +17,7 @@ from client import crypto
 from client.crypto.metadata import Recipient, build_root_document, build_subfolder_document
 from client.crypto.verify import FolderHistory
 from client.errors import E2EEError, LockedError
+from client.ops import recovery
 from client.ops.session import Session, now
 from client.ops.tree import EncryptedFolder
 from client.protocol import FileEntry, FolderMetadata
@@ -52,6 +53,7 @@ class Transaction:
         self.counter = 0
         self.touched: dict[int, EncryptedFolder] = {root.file_id: root}
         self.removed_root = False
+        self.root_users: list[Recipient] = []
         self._done = False
 
     def __repr__(self) -> str:  # never the token
@@ -66,6 +68,7 @@ class Transaction:
             with contextlib.suppress(E2EEError):
                 api.unlock(self.root.file_id, stale, abort=True)
             keystore.forget_lock(self.root.file_id)
+        recovery.offer(self.session)  # a swapped recovery key refuses before anything is locked
         history = keystore.folder_history(self.root.file_id)
         self.counter = max(self.root.counter, history.highest_counter or 0) + 1
         try:
@@ -127,7 +130,8 @@ class Transaction:
                 key_checksums=tuple(root.key_checksums),
                 deleted=folder.deleted,
             )
-            recipients = [Recipient(uid, cert.pem) for uid, cert in root.certificates.items()]
+            recipients = recovery.recipients(self.session, root.certificates)
+            self.root_users = recipients
             version = "2.1" if any(uid.startswith("s:") for uid in root.certificates) else "2.0"
             return build_root_document(inner, root.key, recipients, version=version)
         inner = FolderMetadata(
@@ -163,6 +167,7 @@ class Transaction:
         self._done = True
         keystore = self.session.keystore
         keystore.forget_lock(self.root.file_id)
+        recovery.written(self.session, self.root.file_id, self.root.clear_path, self.root_users)
         checksums = frozenset(self.root.key_checksums)
         for folder in order:
             folder.counter = counters[folder.file_id]
