@@ -70,6 +70,10 @@ class CertificateAuthority(models.Model):
     location = models.CharField(max_length=500, help_text="key file or token and key label")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        verbose_name = "certificate authority"
+        verbose_name_plural = "certificate authority"
+
     def __str__(self) -> str:
         return f"{self.backend} CA {self.fingerprint[:16]}"
 
