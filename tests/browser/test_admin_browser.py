@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import require
-from tests.e2ee.helpers import API, E2EE_HEADERS
+from tests.e2ee.helpers import API, E2EE_HEADERS, make_csr
 from tests.live import LiveStack
 
 CHROMIUM = "/usr/bin/chromium"
@@ -23,7 +23,8 @@ ADMIN_PASSWORD = "a browser-tested admin password"
 
 @pytest.fixture(scope="module")
 def stack():
-    with LiveStack.start() as live:
+    with LiveStack.start(env={"E2EE_SIGNING": "inline", "E2EE_SIGNER": "software"}) as live:
+        live.manage("ca", "init", "--backend", "software")
         live.create_user("root", ADMIN_PASSWORD)
         live.manage(
             "shell",
@@ -41,6 +42,8 @@ def stack():
             )
             client.put(f"{API}/encrypted/{folder}?format=json")
             client.post(f"{API}/lock/{folder}?format=json", headers={"X-NC-E2EE-COUNTER": "1"})
+            issued = client.post(f"{API}/public-key?format=json", data={"csr": make_csr("alice")})
+            assert issued.status_code == 200, issued.text
         yield live
 
 
@@ -120,3 +123,25 @@ def test_force_release_from_the_browser(page, stack, shots):
     assert len(events) == 1 and events[0][0] == "root"
     page.goto(stack.url("/admin/audit/auditevent/"))
     page.screenshot(path=str(shots / "audit-log.png"), full_page=True)
+
+
+@pytest.mark.browser
+@pytest.mark.e2e
+def test_rekey_request_and_approval_from_the_browser(page, stack, shots):
+    login(page, stack)
+    page.goto(stack.url("/admin/certificates/rekeyrequest/add/"))
+    page.fill("input[name=key_owner]", "alice")
+    page.fill("textarea[name=reason]", "laptop stolen, user has a new key pair")
+    page.click("input[name=_save]")
+    page.wait_for_selector("#result_list")
+    page.check("input.action-select")
+    page.select_option("select[name=action]", "approve")
+    page.click("button[name=index]")
+    page.wait_for_selector("ul.messagelist")
+    assert "Approved 1 re-key request" in page.inner_text("ul.messagelist")
+    page.screenshot(path=str(shots / "rekey-approved.png"), full_page=True)
+    rows = stack.query(
+        "select r.key_owner, u.username from certificates_rekeyrequest r "
+        "join accounts_user u on u.id = r.approved_by_id"
+    )
+    assert rows == [("alice", "root")]
