@@ -66,8 +66,13 @@ def _request(*, csr_pem: str, actor: str) -> RecoveryKey:
         pending = RecoveryKey.objects.select_for_update().filter(
             status=RecoveryKey.Status.PENDING, disabled_at__isnull=True
         )
-        same = pending.filter(spki_sha256=spki).first()
-        if same is not None:  # the same CSR again: wait for it once more
+        # The same CSR again (after a timeout, say): its request, pending or already issued.
+        same = RecoveryKey.objects.filter(
+            spki_sha256=spki,
+            disabled_at__isnull=True,
+            status__in=[RecoveryKey.Status.PENDING, RecoveryKey.Status.ISSUED],
+        ).first()
+        if same is not None:
             return same
         if pending.exists() or recovery_key_enabled() is not None:
             raise Conflict("A recovery key is enabled or pending; disable it first")
