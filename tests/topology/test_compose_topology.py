@@ -151,6 +151,7 @@ def topology(tmp_path_factory):
             "PKCS11_PIN_FILE": str(secret_files["hsm_pin"]),
             "PKCS11_SO_PIN_FILE": str(secret_files["hsm_so_pin"]),
             "PYTHONUNBUFFERED": "1",
+            "E2EE_AUDIT_CHECKPOINT_SECONDS": "1",  # beat asks the worker to sign the head often
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
     )
@@ -223,3 +224,21 @@ def test_compose_topology_survives_a_restart(topology, tmp_path):
     alice.ok("put", second, "/Vault/second.txt")
     listing = alice.ok("ls", "/Vault").stdout
     assert "first.bin" in listing and "second.txt" in listing
+
+    # beat → worker → token: the audit chain head is signed, and the whole log verifies
+    web_env = {k: v for k, v in topology.env.items() if k not in WORKER_ONLY}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        verified = subprocess.run(
+            [sys.executable, "manage.py", "audit", "verify"],
+            cwd=REPO,
+            env=web_env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if verified.returncode == 0 and " 0 signed checkpoint" not in verified.stdout:
+            break
+        time.sleep(1)
+    assert verified.returncode == 0, verified.stderr
+    assert "signed checkpoint(s)" in verified.stdout and " 0 signed" not in verified.stdout
