@@ -19,10 +19,12 @@ def _admin_change(sender: type, instance: LogEntry, created: bool, **kwargs: Any
     if not created:
         return
     # Never object_repr: it may carry a folder name. The change message lists field names only.
+    kind = instance.content_type
+    model = f"{kind.app_label}.{kind.model}" if kind is not None else "unknown"
     audit_record(
         actor=instance.user.get_username(),
         action=_ADMIN_ACTIONS.get(instance.action_flag, "admin.other"),
-        target=f"{instance.content_type.app_label}.{instance.content_type.model}:{instance.object_id}",
+        target=f"{model}:{instance.object_id}",
         outcome="success",
         details={"changed": instance.get_change_message()[:500]},
     )
