@@ -33,11 +33,9 @@ def _new_token() -> str:
     return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_LENGTH))
 
 
-def _lock_tree_rows(node: Node) -> list[int]:
-    """Row-lock the node and its ancestors; returns their ids, nearest first."""
-    ids = file_selectors.node_ancestor_ids(node_id=node.id)
-    list(Node.objects.select_for_update().filter(id__in=ids).order_by("id").values_list("id"))
-    return ids
+def _lock_tree_rows(node: Node) -> None:
+    """Row-lock the node and its ancestors, in the order every file write takes them."""
+    file_services.node_lock_ancestry(node_ids=[node.id])
 
 
 def locks_conflicting(*, node: Node, token: str | None) -> bool:

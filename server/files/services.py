@@ -88,16 +88,28 @@ def roots_touch(*, owner_ids: list[int]) -> None:
         )
 
 
+def node_lock_ancestry(*, node_ids: list[int]) -> None:
+    """Row-lock these nodes and all their ancestors in one statement, in id order. Every write
+    propagates etags and sizes up to the root, so each must take these locks in the same order
+    before it changes anything, or two writes at different depths deadlock (PostgreSQL)."""
+    ids: set[int] = set()
+    for node_id in node_ids:
+        ids.update(selectors.node_ancestor_ids(node_id=node_id))
+    list(Node.objects.select_for_update().filter(id__in=ids).order_by("id").values_list("id"))
+
+
 def _lock_dir(*, user: User, dir_id: int) -> Node:
-    """Re-read a folder inside the transaction (locked on PostgreSQL)."""
-    node = Node.objects.select_for_update().filter(id=dir_id, owner=user).first()
+    """Re-read a folder inside the transaction (locked on PostgreSQL, with its ancestors)."""
+    node_lock_ancestry(node_ids=[dir_id])
+    node = Node.objects.filter(id=dir_id, owner=user).first()
     if node is None or not node.is_dir:
         raise ParentMissing()
     return node
 
 
 def _lock_node(*, user: User, node_id: int) -> Node:
-    node = Node.objects.select_for_update().filter(id=node_id, owner=user).first()
+    node_lock_ancestry(node_ids=[node_id])
+    node = Node.objects.filter(id=node_id, owner=user).first()
     if node is None:
         raise NodeNotFound()
     return node
@@ -376,6 +388,8 @@ def node_move(
     store = store or get_blob_store()
     _check_destination(user=user, node=node, new_parent=new_parent, new_name=new_name)
     with transaction.atomic():
+        # both trees at once: two moves in opposite directions must not lock in opposite orders
+        node_lock_ancestry(node_ids=[node.id, new_parent.id])
         node = _lock_node(user=user, node_id=node.id)
         new_parent = _lock_dir(user=user, dir_id=new_parent.id)
         replaced = _clear_destination(

@@ -141,4 +141,7 @@ def sharee_roots_touch(sender: object, node_ids: list[int], **kwargs: object) ->
             "share_with_id", flat=True
         )
     )
-    file_services.roots_touch(owner_ids=sharees)
+    # After the commit: touching other users' roots inside the writer's transaction would take
+    # row locks outside its own tree's order.
+    if sharees:
+        transaction.on_commit(lambda: file_services.roots_touch(owner_ids=sharees))

@@ -130,12 +130,17 @@ def root_etag(client, who, base):
     return ElementTree.fromstring(response.content).find(".//{DAV:}getetag").text
 
 
-def test_changes_in_a_shared_folder_change_the_sharees_root_etag(wsgi_client, owner, sharee):
+def test_changes_in_a_shared_folder_change_the_sharees_root_etag(
+    wsgi_client, owner, sharee, django_capture_on_commit_callbacks
+):
     shared_team(wsgi_client, owner)
     mkcol(wsgi_client, owner, "Private")
     before = root_etag(wsgi_client, sharee, BOB)
-    put_blob(wsgi_client, owner, "Private/diary.txt", b"not shared")
+    with django_capture_on_commit_callbacks(execute=True):
+        put_blob(wsgi_client, owner, "Private/diary.txt", b"not shared")
     assert root_etag(wsgi_client, sharee, BOB) == before  # twin: unrelated changes stay unseen
-    put_blob(wsgi_client, owner, "Team/deep.txt", b"new for the team")
+    # the sharee's root is touched after the owner's commit (the test transaction never commits)
+    with django_capture_on_commit_callbacks(execute=True):
+        put_blob(wsgi_client, owner, "Team/deep.txt", b"new for the team")
     after = root_etag(wsgi_client, sharee, BOB)
     assert after != before  # a sync client polling its root notices the shared change
