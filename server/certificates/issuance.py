@@ -41,8 +41,14 @@ _verified_in: set[tuple[int, int]] = set()  # (process, signer) pairs checked ag
 
 
 def certificate_build(
-    *, signer: Signer, csr: x509.CertificateSigningRequest, now: datetime.datetime
+    *,
+    signer: Signer,
+    csr: x509.CertificateSigningRequest,
+    now: datetime.datetime,
+    can_sign: bool = True,
 ) -> x509.Certificate:
+    """Nextcloud's profile (issuer DN = subject DN, 7300 days, SHA-256) with a random serial.
+    `can_sign=False` makes an encrypt-only certificate (the recovery key never signs)."""
     public_key = rsa_key_checked(csr.public_key())
     builder = (
         x509.CertificateBuilder()
@@ -55,7 +61,7 @@ def certificate_build(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True,
+                digital_signature=can_sign,
                 key_encipherment=True,
                 content_commitment=False,
                 data_encipherment=False,
@@ -93,7 +99,7 @@ def certificate_store(
         raise Conflict("A public key already exists") from None
 
 
-def _signer_checked() -> Signer:
+def signer_checked() -> Signer:
     signer = signer_get()
     if (os.getpid(), id(signer)) not in _verified_in:
         ca_verify(signer=signer)
@@ -139,7 +145,7 @@ def order_fulfil(*, order_id: int) -> CertificateOrder | None:
     gone) is left as it is, so a redelivered or repeated task changes nothing. Refusals are
     recorded on the order; a signer failure (SignerError) rolls everything back and leaves the
     order pending for the next attempt."""
-    signer = _signer_checked()
+    signer = signer_checked()
     with transaction.atomic():
         order = (
             CertificateOrder.objects.select_for_update(of=("self",))

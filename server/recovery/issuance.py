@@ -12,21 +12,17 @@ KeyUsage keyEncipherment only: the recovery key opens metadata keys, it never si
 
 from __future__ import annotations
 
-import datetime
 import hashlib
-import os
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from django.db import transaction
 from django.utils import timezone
 
-from hsm.signer import Signer, key_fingerprint
+from hsm.signer import key_fingerprint
 from server.audit.services import audit_record
-from server.certificates.authority import ca_verify
-from server.certificates.issuance import BACKDATE, VALIDITY
+from server.certificates.issuance import certificate_build, signer_checked
 from server.certificates.models import Certificate
-from server.certificates.signing import signer_get
 from server.certificates.validation import common_name, csr_validate, rsa_key_checked
 from server.errors import APIError, BadRequest, Conflict
 
@@ -34,8 +30,6 @@ from .models import RecoveryKey
 
 PREFIX = "recovery:"
 ID_HEX_DIGITS = 16
-
-_verified_in: set[tuple[int, int]] = set()
 
 
 def recovery_id_for(spki_sha256: str) -> str:
@@ -61,54 +55,10 @@ def csr_checked(pem: str) -> tuple[x509.CertificateSigningRequest, str, str]:
     return csr, expected, spki
 
 
-def certificate_build(
-    *, signer: Signer, csr: x509.CertificateSigningRequest, now: datetime.datetime
-) -> x509.Certificate:
-    public_key = rsa_key_checked(csr.public_key())
-    return (
-        x509.CertificateBuilder()
-        .subject_name(csr.subject)
-        .issuer_name(csr.subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                key_encipherment=True,
-                content_commitment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()),
-            critical=False,
-        )
-        .sign(signer.private_key(), hashes.SHA256())
-    )
-
-
-def _signer_checked() -> Signer:
-    signer = signer_get()
-    if (os.getpid(), id(signer)) not in _verified_in:
-        ca_verify(signer=signer)
-        _verified_in.add((os.getpid(), id(signer)))
-    return signer
-
-
 def recovery_sign(*, recovery_key_id: int) -> RecoveryKey | None:
     """Apply the policy and sign one pending request. Idempotent: a decided row is left as it
     is. A signer failure (SignerError) rolls back and leaves the row pending."""
-    signer = _signer_checked()
+    signer = signer_checked()
     with transaction.atomic():
         row = RecoveryKey.objects.select_for_update().filter(pk=recovery_key_id).first()
         if row is None or row.status != RecoveryKey.Status.PENDING:
@@ -126,7 +76,7 @@ def recovery_sign(*, recovery_key_id: int) -> RecoveryKey | None:
                 .exists()
             ):
                 raise Conflict("Another recovery key is enabled; disable it first")
-            certificate = certificate_build(signer=signer, csr=csr, now=now)
+            certificate = certificate_build(signer=signer, csr=csr, now=now, can_sign=False)
         except APIError as refusal:
             row.status = RecoveryKey.Status.REFUSED
             row.refusal_message = str(refusal.detail)[:300]
