@@ -37,7 +37,9 @@ _REFUSALS: dict[int, type[APIError]] = {
 }
 
 
-def _inline() -> bool:
+def signing_inline() -> bool:
+    """True when this process signs itself (E2EE_SIGNING=inline, software CA only); False when
+    the signing worker does; a misconfiguration is a 503, never a silent fallback."""
     if settings.E2EE_SIGNING == "worker":
         return False
     if settings.E2EE_SIGNING == "inline" and settings.E2EE_SIGNER == "software":
@@ -48,7 +50,7 @@ def _inline() -> bool:
 
 
 def _dispatch(order: CertificateOrder) -> None:
-    if _inline():
+    if signing_inline():
         from .authority import ca_ensure_software
         from .issuance import order_fulfil
 
@@ -83,12 +85,12 @@ def order_place(
                 order = CertificateOrder.objects.create(
                     user=user, key_owner=key_owner, csr_pem=csr_pem, csr_sha256=digest
                 )
-                if not _inline():
+                if not signing_inline():
                     transaction.on_commit(lambda: _dispatch(order))
         except IntegrityError:  # the same CSR arrived twice at once
             existing = CertificateOrder.objects.get(key_owner=key_owner, csr_sha256=digest)
         else:
-            if _inline():
+            if signing_inline():
                 _dispatch(order)
             return order
     if existing.status == CertificateOrder.Status.REFUSED:

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from server.audit.services import audit_record
+from server.certificates.services import signing_inline
 from server.errors import APIError, Conflict, NotFound, ServiceUnavailable
 
 from .issuance import csr_checked
@@ -22,18 +23,8 @@ from .selectors import recovery_key_enabled
 _POLL = 0.05
 
 
-def _inline() -> bool:
-    if settings.E2EE_SIGNING == "worker":
-        return False
-    if settings.E2EE_SIGNING == "inline" and settings.E2EE_SIGNER == "software":
-        return True
-    raise ServiceUnavailable(
-        "Certificate signing is misconfigured: inline signing works with the software CA only"
-    )
-
-
 def _dispatch(row: RecoveryKey) -> None:
-    if _inline():
+    if signing_inline():
         from server.certificates.authority import ca_ensure_software
 
         from .issuance import recovery_sign
