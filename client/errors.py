@@ -123,6 +123,16 @@ class CounterRollbackError(MetadataRollbackError):
     """The metadata ``counter`` is below the highest counter seen for this folder."""
 
 
+class ForkDetectedError(MetadataRollbackError):
+    """The metadata does not extend the version this client accepted last: the server shows
+    different clients different histories (THREATS M5), or dropped the version chain."""
+
+
+class MetadataBindingError(IntegrityError):
+    """A metadata document names another folder, parent or tree than the one it was fetched
+    for (THREATS S3: a sibling's, moved or duplicated document), or lost its binding."""
+
+
 class PlaintextInEncryptedFolderError(IntegrityError):
     """A folder known to be end-to-end encrypted is reported as not encrypted."""
 
@@ -229,6 +239,7 @@ __all__ = [
     "E2EEError",
     "E2EEUnavailableError",
     "FingerprintMismatchError",
+    "ForkDetectedError",
     "FormatError",
     "IdentityExistsError",
     "IntegrityError",
@@ -240,6 +251,7 @@ __all__ = [
     "LocalPathError",
     "LockedError",
     "MalformedMetadataError",
+    "MetadataBindingError",
     "MetadataRollbackError",
     "MetadataSignatureError",
     "MissingKeyMaterialError",
