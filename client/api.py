@@ -32,6 +32,7 @@ from client.protocol import COUNTER_HEADER, SIGNATURE_HEADER, TOKEN_HEADER
 CHUNK = 1 << 20
 E2EE = "/ocs/v2.php/apps/end_to_end_encryption/api/v2"
 SHARES = "/ocs/v2.php/apps/files_sharing/api/v1/shares"
+REVOKED = "/ocs/v2.php/apps/e2ee_stack/api/v1/revoked"  # our extension
 USER_AGENT = f"Mozilla/5.0 (Linux) e2ee-stack/{__version__}"
 # Share types and permission bits of Nextcloud's OCS share API.
 SHARE_USER, SHARE_LINK = 0, 3
@@ -179,6 +180,21 @@ class ServerApi:
         if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
             raise ServerError("public keys: malformed answer")
         return keys
+
+    def revocation_list(self) -> tuple[str, str] | None:
+        """The CA-signed revoked list (our extension): (document, base64 signature), or None
+        when the server offers none (404 on a Nextcloud server; null before a first edition)."""
+        try:
+            data, _ = self._ocs("GET", REVOKED, "revoked list")
+        except RemotePathError:
+            return None
+        document = data.get("list") if isinstance(data, dict) else None
+        signature = data.get("signature") if isinstance(data, dict) else None
+        if document is None and signature is None:
+            return None
+        if not isinstance(document, str) or not isinstance(signature, str):
+            raise ServerError("revoked list: malformed answer")
+        return document, signature
 
     def submit_csr(self, csr_pem: str) -> str:
         data, _ = self._ocs("POST", f"{E2EE}/public-key", "certificate", data={"csr": csr_pem})
