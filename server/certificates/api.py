@@ -13,12 +13,15 @@ from . import selectors
 
 
 class RevokedView(OCSView):
-    """Serials (lower-case hex) of certificates an admin revoked; clients refuse those."""
+    """Revoked certificate serials. `list` is the newest edition signed by the CA key (the
+    JSON text the signature covers) and `signature` its base64 RSASSA-PKCS1-v1_5/SHA-256
+    signature; clients trust only those. `revoked` repeats the database's current entries
+    (unsigned; it may be ahead of the signed edition for a moment)."""
 
     permission_classes = [IsAuthenticated, OCSAPIRequest]
 
     @extend_schema(
-        summary="Revoked certificate serials",
+        summary="Revoked certificate serials, signed by the CA",
         responses={
             200: inline_serializer(
                 "Revoked",
@@ -31,10 +34,19 @@ class RevokedView(OCSView):
                                 "revokedAt": serializers.CharField(),
                             },
                         )
-                    )
+                    ),
+                    "list": serializers.CharField(allow_null=True),
+                    "signature": serializers.CharField(allow_null=True),
                 },
             )
         },
     )
     def get(self, request: Request, api: str) -> Response:
-        return Response({"revoked": selectors.revoked_serials()})
+        edition = selectors.revocation_list_signed()
+        return Response(
+            {
+                "revoked": selectors.revoked_serials(),
+                "list": edition.document if edition else None,
+                "signature": edition.signature if edition else None,
+            }
+        )

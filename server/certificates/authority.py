@@ -13,6 +13,7 @@ from hsm.software import SoftwareSigner
 from server.errors import ServiceUnavailable
 
 from .models import Certificate, CertificateAuthority
+from .revocation import revocation_list_publish
 from .signing import BACKENDS, ca_key_path, pkcs11_config, signer_open
 
 
@@ -49,7 +50,9 @@ def ca_init(*, backend: str) -> CertificateAuthority:
 
         signer = Pkcs11Signer.create(pkcs11_config())
     try:
-        return _record(backend=backend, signer=signer)
+        recorded = _record(backend=backend, signer=signer)
+        revocation_list_publish(signer=signer)  # edition 1: clients can tell "none" from "hidden"
+        return recorded
     finally:
         close = getattr(signer, "close", None)
         if close is not None:
@@ -63,9 +66,11 @@ def ca_ensure_software() -> CertificateAuthority:
         return found
     signer = SoftwareSigner.load_or_create(ca_key_path())
     try:
-        return _record(backend="software", signer=signer)
+        recorded = _record(backend="software", signer=signer)
     except SignerError:  # recorded meanwhile by another process
         return CertificateAuthority.objects.get()
+    revocation_list_publish(signer=signer)
+    return recorded
 
 
 def ca_verify(*, signer: Signer) -> None:

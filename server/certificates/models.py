@@ -140,3 +140,22 @@ class RekeyRequest(models.Model):
     def __str__(self) -> str:
         state = "used" if self.consumed_by_id else "approved" if self.approved_at else "open"
         return f"re-key of {self.key_owner} ({state})"
+
+
+class RevocationList(models.Model):
+    """One signed edition of the revoked-serials list. The signing worker writes a new edition
+    (sequence + 1) whenever the set of revocations grows; rows are never rewritten, so clients,
+    which keep the highest sequence they saw, detect a server serving an older edition."""
+
+    sequence = models.PositiveBigIntegerField(unique=True, editable=False)
+    document = models.TextField(editable=False, help_text="the signed JSON text, byte for byte")
+    signature = models.TextField(editable=False, help_text="base64 RSASSA-PKCS1-v1_5/SHA-256")
+    key_fingerprint = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-sequence"]
+        get_latest_by = "sequence"
+
+    def __str__(self) -> str:
+        return f"revocation list #{self.sequence}"

@@ -22,11 +22,22 @@ def certificate_exists(*, key_owner: str) -> bool:
 
 def revoked_serials() -> list[dict[str, str]]:
     """Serials (hex) of revoked certificates with the revocation time, oldest first."""
-    from .models import CertificateRevocation
+    from .revocation import revocation_entries
 
-    return [
-        {"serial": serial, "revokedAt": revoked_at.isoformat().replace("+00:00", "Z")}
-        for serial, revoked_at in CertificateRevocation.objects.order_by("revoked_at").values_list(
-            "certificate__serial", "revoked_at"
-        )
-    ]
+    return revocation_entries()
+
+
+def revocation_list_signed():  # -> RevocationList | None
+    """The newest signed edition. With inline signing (software CA in this process) the first
+    one is made on demand; otherwise `ca init` or the signing worker's start makes it."""
+    from django.conf import settings
+
+    from .revocation import revocation_list_latest
+
+    edition = revocation_list_latest()
+    if edition is None and settings.E2EE_SIGNING == "inline" and settings.E2EE_SIGNER == "software":
+        from .services import revocation_list_dispatch
+
+        revocation_list_dispatch()
+        edition = revocation_list_latest()
+    return edition

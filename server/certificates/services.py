@@ -195,7 +195,23 @@ def certificate_revoke(*, certificate_id: int, admin: User, reason: str) -> Cert
         if certificate.deleted_at is None:
             certificate.deleted_at = revocation.revoked_at
             certificate.save(update_fields=["deleted_at"])
+        transaction.on_commit(revocation_list_dispatch)
     return revocation
+
+
+def revocation_list_dispatch() -> None:
+    """Have the CA sign a new edition of the revoked list (the worker, or inline here)."""
+    if signing_inline():
+        from .authority import ca_ensure_software
+        from .issuance import signer_checked
+        from .revocation import revocation_list_publish
+
+        ca_ensure_software()
+        revocation_list_publish(signer=signer_checked())
+        return
+    from .tasks import revocation_list_enqueue
+
+    revocation_list_enqueue()
 
 
 def rekey_request_create(*, key_owner: str, requested_by: User, reason: str) -> RekeyRequest:

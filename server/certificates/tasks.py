@@ -15,7 +15,7 @@ from django.db import close_old_connections, connections
 from hsm.signer import SignerError
 from server.celery import app
 
-from . import issuance, notify
+from . import issuance, notify, revocation
 from .models import CertificateOrder
 from .signing import signer_get, signer_reset
 
@@ -54,6 +54,30 @@ def order_enqueue(*, order_id: int) -> None:
         log.warning("could not queue certificate order %s: %s", order_id, type(error).__name__)
 
 
+@app.task(
+    name="certificates.revocation_list_publish",
+    queue=QUEUE,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def revocation_list_publish() -> None:
+    """Sign a new edition of the revoked list if revocations changed (idempotent)."""
+    close_old_connections()
+    revocation.revocation_list_publish(signer=issuance.signer_checked())
+
+
+def revocation_list_enqueue() -> None:
+    """Queue a signing of the revoked list; a lost message is made good when a worker starts."""
+    try:
+        revocation_list_publish.apply_async(
+            queue=QUEUE,
+            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
+        )
+    except Exception as error:  # kombu raises several kinds; the next start re-signs
+        log.warning("could not queue the revocation list: %s", type(error).__name__)
+
+
 def orders_pending_enqueue() -> int:
     ids = list(
         CertificateOrder.objects.filter(status=CertificateOrder.Status.PENDING).values_list(
@@ -85,6 +109,7 @@ def _open_signer(**_: Any) -> None:
 def _requeue_pending(**_: Any) -> None:
     try:
         count = orders_pending_enqueue()
+        revocation_list_enqueue()  # a revocation whose signing task was lost, or no list yet
     finally:
         connections.close_all()  # the pool's children must not share this connection
     if count:

@@ -1,11 +1,24 @@
 """Admin revocation, the revoked-serials endpoint, re-key approval in admin, `ca` commands."""
 
+import base64
+import json
 import re
 
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 from django.core.management import CommandError, call_command
 
-from server.certificates.models import Certificate, CertificateRevocation, RekeyRequest
+from server.certificates.issuance import signer_checked
+from server.certificates.models import (
+    Certificate,
+    CertificateAuthority,
+    CertificateRevocation,
+    RekeyRequest,
+    RevocationList,
+)
+from server.certificates.revocation import revocation_list_publish
 from server.certificates.signing import signer_reset
 from tests.conftest import basic_auth
 from tests.e2ee.helpers import API, headers, make_csr
@@ -52,27 +65,74 @@ def issue(client, who, cn="alice"):
     return response
 
 
-def test_admin_revokes_and_the_serial_is_published(admin_client, alice, inline_ca):
+def signed_edition(data):
+    """The signed edition the endpoint serves, checked with the CA's public key."""
+    ca = serialization.load_pem_public_key(
+        CertificateAuthority.objects.get().public_key_pem.encode()
+    )
+    ca.verify(
+        base64.b64decode(data["signature"]),
+        data["list"].encode(),
+        padding.PKCS1v15(),
+        hashes.SHA256(),
+    )
+    return json.loads(data["list"])
+
+
+def test_admin_revokes_and_the_serial_is_published(
+    admin_client, alice, inline_ca, django_capture_on_commit_callbacks
+):
     issue(admin_client, alice)
     certificate = Certificate.objects.get(key_owner="alice")
-    assert admin_client.get(REVOKED, headers=alice).json()["ocs"]["data"] == {"revoked": []}
+    first = admin_client.get(REVOKED, headers=alice).json()["ocs"]["data"]
+    assert first["revoked"] == []
+    edition = signed_edition(first)
+    assert edition["format"] == "e2ee-stack revocation list v1"
+    assert edition["revoked"] == [] and edition["sequence"] == 1
     add = "/admin/certificates/certificaterevocation/add/"
-    done = admin_client.post(
-        add,
-        data={
-            "csrfmiddlewaretoken": csrf(admin_client, add),
-            "certificate": certificate.pk,
-            "reason": "key compromised",
-        },
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        done = admin_client.post(
+            add,
+            data={
+                "csrfmiddlewaretoken": csrf(admin_client, add),
+                "certificate": certificate.pk,
+                "reason": "key compromised",
+            },
+        )
     assert done.status_code == 302, done.text
     revocation = CertificateRevocation.objects.get()
     assert revocation.revoked_by.username == "root" and revocation.reason == "key compromised"
-    listed = admin_client.get(REVOKED, headers=alice).json()["ocs"]["data"]["revoked"]
-    assert [entry["serial"] for entry in listed] == [certificate.serial]
+    data = admin_client.get(REVOKED, headers=alice).json()["ocs"]["data"]
+    assert [entry["serial"] for entry in data["revoked"]] == [certificate.serial]
+    edition = signed_edition(data)  # signed by the CA right after the commit
+    assert edition["sequence"] == 2
+    assert [entry["serial"] for entry in edition["revoked"]] == [certificate.serial]
     # no longer served as alice's key; she may get a new certificate
     assert admin_client.get(f"{API}/public-key?format=json", headers=alice).status_code == 404
     issue(admin_client, alice)
+
+
+def test_revocation_list_editions_only_grow_and_cannot_be_edited(admin_client, alice, inline_ca):
+    issue(admin_client, alice)
+    data = admin_client.get(REVOKED, headers=alice).json()["ocs"]["data"]
+    assert signed_edition(data)["sequence"] == 1
+    # nothing changed: no new edition
+    assert revocation_list_publish(signer=signer_checked()) is None
+    assert RevocationList.objects.count() == 1
+    # a server dropping an entry (or editing anything) breaks the CA signature
+    certificate = Certificate.objects.get(key_owner="alice")
+    CertificateRevocation.objects.create(
+        certificate=certificate, revoked_by=certificate.user, reason="test"
+    )
+    published = revocation_list_publish(signer=signer_checked())
+    assert published is not None and published.sequence == 2
+    data = admin_client.get(REVOKED, headers=alice).json()["ocs"]["data"]
+    edited = json.loads(data["list"])
+    edited["revoked"] = []
+    forged = {**data, "list": json.dumps(edited, sort_keys=True, separators=(",", ":"))}
+    with pytest.raises(InvalidSignature):
+        signed_edition(forged)
+    assert signed_edition(data)["revoked"][0]["serial"] == certificate.serial
 
 
 def test_revoked_list_needs_an_account(wsgi_client, alice, inline_ca):
