@@ -222,6 +222,9 @@ PKCS11_PIN_FILE = env.str(
 )  # the path only; the PIN is never read here
 PKCS11_KEY_LABEL = env.str("PKCS11_KEY_LABEL", default="e2ee-ca")
 
+# Ephemeral test stacks only (`e2ee-stack serve --ephemeral` sets it): the fault-injection
+# endpoint answers instead of 404. Never set it on a server that holds real data.
+E2EE_TESTKIT = env.bool("E2EE_TESTKIT", default=False)
 E2EE_PRODUCT_NAME = env.str("E2EE_PRODUCT_NAME", default="e2ee-stack")
 # The Nextcloud version we speak for; clients gate features on it.
 E2EE_NEXTCLOUD_VERSION = (31, 0, 0, 0)

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("server.certificates.urls")),
     path("", include("server.sharing.urls")),
     path("", include("server.recovery.urls")),
+    path("", include("server.testkit.urls")),
     path("admin/", admin.site.urls),
     # API description for client developers (assets bundled: works without internet access).
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -1,16 +1,20 @@
 """One command to run the stack with embedded defaults: migrate, first admin, then the web
 (gunicorn) and the certificate signing worker (Celery, queue `hsm`, on the configured broker:
-the filesystem by default) as two processes. Only the worker gets the PKCS#11 settings."""
+the filesystem by default) as two processes. Only the worker gets the PKCS#11 settings.
+
+`serve --ephemeral` runs a throw-away stack for test suites instead (server.testkit.ephemeral):
+its own temporary data dir and database, one JSON line on stdout, nothing left after SIGTERM."""
 
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
@@ -28,8 +32,30 @@ class Command(BaseCommand):
             action="store_true",
             help="do not start the signing worker here (it runs elsewhere, e.g. docker-compose)",
         )
+        ephemeral = parser.add_argument_group("ephemeral test stack (see server.testkit)")
+        ephemeral.add_argument(
+            "--ephemeral", action="store_true", help="a throw-away stack; prints one JSON line"
+        )
+        ephemeral.add_argument("--seed", type=Path, help="users, folders, shares (YAML/JSON)")
+        ephemeral.add_argument("--port", type=int, default=0, help="with --ephemeral; 0: free")
+        ephemeral.add_argument(
+            "--inline-signing",
+            action="store_true",
+            help="with --ephemeral: the web process signs, no worker",
+        )
 
-    def handle(self, *args, bind, workers, no_signing_worker, **options):
+    def handle(self, *args, bind, workers, no_signing_worker, ephemeral, **options):
+        if ephemeral:
+            from server.testkit.ephemeral import Options, serve_ephemeral
+
+            signing = "inline" if options["inline_signing"] else "worker"
+            sys.exit(
+                serve_ephemeral(
+                    Options(seed=options["seed"], port=options["port"], signing=signing)
+                )
+            )
+        if options["seed"] or options["inline_signing"]:
+            raise CommandError("--seed and --inline-signing go with --ephemeral")
         call_command("bootstrap")
         if settings.E2EE_SIGNER == "software" and not no_signing_worker:
             from server.certificates.authority import ca_ensure_software
