@@ -29,6 +29,20 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env.str("E2EE_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 BLOB_DIR = Path(env.str("E2EE_BLOB_DIR", default=str(DATA_DIR / "blobs")))
+# E2EE_BLOB_STORE=s3: blobs in an S3-compatible bucket (server.files.blobstore_s3) instead of
+# BLOB_DIR. Keys may come from *_FILE; left empty, boto3's own chain (AWS_* env, roles) applies.
+BLOB_STORE = env.str("E2EE_BLOB_STORE", default="local")
+BLOB_S3 = {
+    "ENDPOINT_URL": env.str("E2EE_S3_ENDPOINT_URL", default=""),
+    "BUCKET": env.str("E2EE_S3_BUCKET", default=""),
+    "REGION": env.str("E2EE_S3_REGION", default="us-east-1"),
+    "ACCESS_KEY_ID": env.str("E2EE_S3_ACCESS_KEY_ID", default=""),
+    "SECRET_ACCESS_KEY": env.str("E2EE_S3_SECRET_ACCESS_KEY", default=""),
+    "PREFIX": env.str("E2EE_S3_PREFIX", default="blobs/"),
+    "PART_SIZE": env.int("E2EE_S3_PART_SIZE", default=8 << 20),
+    "CONCURRENCY": env.int("E2EE_S3_CONCURRENCY", default=2),
+    "ADDRESSING_STYLE": env.str("E2EE_S3_ADDRESSING_STYLE", default="path"),
+}
 
 
 def _secret_key_from_data_dir() -> str:

@@ -92,3 +92,12 @@ def app_password(db):
         return app_password_create(user=user, name=name)[1]
 
     return make
+
+
+# SeaweedFS fixtures and the S3 pass (E2EE_TEST_BLOB_STORE=s3); imported last: it uses require().
+from tests.s3.plugin import (  # noqa: E402, F401
+    _s3_pass_environment,
+    _s3_pass_settings,
+    s3_blob_settings,
+    seaweedfs,
+)

@@ -8,20 +8,23 @@ Keys are random ids, one per stored version, not content hashes:
 - E2EE content is ciphertext under fresh keys, so content addressing would deduplicate nothing.
 
 `BlobStore` is the whole contract: a writer that streams to a temporary object and makes it
-visible (durably) only on commit, ranged reads, copy and delete. An S3-compatible store fills
-the same role with a multipart upload committed by CompleteMultipartUpload, ranged GETs and
-server-side copy.
+visible (durably) only on commit, ranged reads, copy and delete, and the listings the orphan
+sweep needs. `LocalBlobStore` (below) keeps files; `S3BlobStore` (blobstore_s3) fills the same
+role with a multipart upload committed by CompleteMultipartUpload, ranged GETs and server-side
+copy. settings.BLOB_STORE picks one (E2EE_BLOB_STORE=local|s3).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
 import secrets
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 _KEY_RE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -63,6 +66,18 @@ class BlobStore(Protocol):
     def delete(self, key: str) -> None:
         """Remove a blob; a missing blob is not an error (deletes run after commit, maybe twice)."""
         ...
+
+    def list_keys(self) -> set[str]: ...
+
+    def iter_blobs(self) -> Iterator[tuple[str, float]]:
+        """(key, modification timestamp) of every committed blob."""
+        ...
+
+    def stale_temporaries(self, *, older_than: float) -> list[str]:
+        """Names of uncommitted writes started before `older_than` (a killed process's)."""
+        ...
+
+    def remove_temporary(self, name: str) -> None: ...
 
 
 def _fsync_dir(path: Path) -> None:
@@ -168,7 +183,7 @@ class LocalBlobStore:
     def copy(self, key: str) -> str:
         with self.open_read(key) as source, self.open_writer() as writer:
             # copyfileobj into our writer keeps the temp-fsync-rename discipline.
-            shutil.copyfileobj(source, writer, length=1 << 20)  # type: ignore[misc]
+            shutil.copyfileobj(source, writer, length=1 << 20)
             return writer.commit()
 
     def delete(self, key: str) -> None:
@@ -184,17 +199,48 @@ class LocalBlobStore:
         """Every committed blob key (for consistency checks and orphan sweeps)."""
         return {p.name for p in self.root.glob("??/??/*") if _KEY_RE.match(p.name)}
 
+    def iter_blobs(self) -> Iterator[tuple[str, float]]:
+        for path in self.root.glob("??/??/*"):
+            if _KEY_RE.match(path.name):
+                with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
+                    yield path.name, path.stat().st_mtime
 
-_default: LocalBlobStore | None = None
+    def stale_temporaries(self, *, older_than: float) -> list[str]:
+        return [p.name for p in self.tmp_dir.iterdir() if p.stat().st_mtime < older_than]
+
+    def remove_temporary(self, name: str) -> None:
+        if "/" in name or not name.endswith(".part"):
+            raise ValueError("not a temporary file name")
+        (self.tmp_dir / name).unlink(missing_ok=True)
 
 
-def get_blob_store() -> LocalBlobStore:
-    """The configured store (settings.BLOB_DIR), created on first use. A future S3 store would
-    be chosen here from settings; callers only see the BlobStore contract."""
-    global _default
+_default: tuple[tuple[Any, ...], BlobStore] | None = None
+
+
+def _configured() -> tuple[Any, ...]:
     from django.conf import settings
 
-    root = Path(settings.BLOB_DIR)
-    if _default is None or _default.root != root:
-        _default = LocalBlobStore(root)
-    return _default
+    kind = getattr(settings, "BLOB_STORE", "local")
+    if kind == "local":
+        return ("local", str(settings.BLOB_DIR))
+    if kind == "s3":
+        return ("s3", tuple(sorted(settings.BLOB_S3.items())))
+    raise ValueError(f"unknown E2EE_BLOB_STORE {kind!r} (local or s3)")
+
+
+def blob_store_from(config: tuple[Any, ...]) -> BlobStore:
+    if config[0] == "local":
+        return LocalBlobStore(Path(config[1]))
+    from .blobstore_s3 import S3BlobStore, S3Config
+
+    return S3BlobStore(S3Config.from_settings(dict(config[1])))
+
+
+def get_blob_store() -> BlobStore:
+    """The configured store (settings.BLOB_STORE: BLOB_DIR or BLOB_S3), created on first use and
+    again whenever the settings change (tests); callers only see the BlobStore contract."""
+    global _default
+    config = _configured()
+    if _default is None or _default[0] != config:
+        _default = (config, blob_store_from(config))
+    return _default[1]

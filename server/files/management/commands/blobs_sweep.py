@@ -26,16 +26,16 @@ class Command(BaseCommand):
         cutoff = time.time() - min_age_hours * 3600
         referenced = set(Node.objects.exclude(blob_key="").values_list("blob_key", flat=True))
         referenced |= set(UploadChunk.objects.values_list("blob_key", flat=True))
-        orphans = [key for key in store.list_keys() - referenced
-                   if store.path_for(key).stat().st_mtime < cutoff]
-        temps = [p for p in store.tmp_dir.iterdir() if p.stat().st_mtime < cutoff]
+        orphans = [key for key, mtime in store.iter_blobs()
+                   if mtime < cutoff and key not in referenced]
+        temps = store.stale_temporaries(older_than=cutoff)
         for key in orphans:
             self.stdout.write(f"orphan blob {key}")
             if delete:
                 store.delete(key)
-        for path in temps:
-            self.stdout.write(f"stale temp file {path.name}")
+        for name in temps:
+            self.stdout.write(f"stale temp file {name}")
             if delete:
-                path.unlink(missing_ok=True)
+                store.remove_temporary(name)
         verb = "removed" if delete else "found"
         self.stderr.write(f"{verb} {len(orphans)} orphan blob(s), {len(temps)} temp file(s)")
