@@ -150,6 +150,9 @@ def status() -> None:
         ]
         if "fingerprint" in info:
             lines.append(f"fingerprint:  {info['fingerprint']}")
+        if "certificate" in info:
+            lines.append(f"certificate:  {info['certificate']}")
+        lines.append(f"revoked list: {info['revoked_list']}")
         lines.append(f"pinned users: {', '.join(info['pinned_users']) or '-'}")
         lines.append(f"encrypted:    {', '.join(info['encrypted_folders']) or '-'}")
         lines.append(

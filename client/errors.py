@@ -166,6 +166,24 @@ class RecoveryKeyChangedError(KeyChangedError):
     """The server offers a recovery certificate other than the one pinned at first sight."""
 
 
+class CertificateRevokedError(CertificateError):
+    """The certificate's serial is on the CA-signed revoked list (as served now, or as seen
+    before: a revocation once seen stays)."""
+
+
+class RevocationListError(IntegrityError):
+    """The revoked list the server serves cannot be trusted."""
+
+
+class RevocationListSignatureError(RevocationListError):
+    """The revoked list is not signed by the pinned server key (edited: an entry dropped)."""
+
+
+class RevocationListRollbackError(RevocationListError):
+    """The server serves an older edition of the revoked list than one seen before, a
+    different list under the same sequence number, or none after having served one."""
+
+
 class FingerprintMismatchError(IntegrityError):
     """An out-of-band safety number does not match the pinned certificate."""
 
@@ -232,6 +250,7 @@ __all__ = [
     "CertificateKeyMismatchError",
     "CertificateNotIssuedByServerError",
     "CertificateNotValidNowError",
+    "CertificateRevokedError",
     "CertificateUserMismatchError",
     "CounterRollbackError",
     "DecryptionError",
@@ -263,6 +282,9 @@ __all__ = [
     "RecoveryKeyChangedError",
     "RecoveryKeyPolicyError",
     "RemotePathError",
+    "RevocationListError",
+    "RevocationListRollbackError",
+    "RevocationListSignatureError",
     "ServerError",
     "ServerKeyChangedError",
     "SignerNotRootUserError",

@@ -8,7 +8,7 @@ keystore persists; the core never stores anything.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,6 +18,7 @@ from client.crypto.cms import verify_metadata_signature
 from client.crypto.keys import Certificate, load_certificate, same_public_key, verify_certificate
 from client.crypto.metadata import decrypt_folder_metadata, key_checksum, unwrap_metadata_key
 from client.crypto.recovery import is_recovery_id
+from client.crypto.revocation import check_not_revoked
 from client.errors import (
     CertificateKeyMismatchError,
     CounterRollbackError,
@@ -95,14 +96,19 @@ def _check_history(folder: FolderMetadata, history: FolderHistory, *, root: bool
 
 
 def _check_signer(
-    signer: Certificate, certificates: Mapping[str, Certificate], not_a_user: str
+    signer: Certificate,
+    certificates: Mapping[str, Certificate],
+    not_a_user: str,
+    revoked: Collection[int],
 ) -> None:
-    """The signer must be a folder user; the recovery key only reads, it never signs."""
+    """The signer must be a folder user whose certificate is not revoked; the recovery key
+    only reads, it never signs."""
     found = [uid for uid, cert in certificates.items() if cert.der == signer.der]
     if not found:
         raise SignerNotRootUserError(not_a_user)
     if all(is_recovery_id(uid) for uid in found):
         raise RecoveryKeyPolicyError("metadata is signed by the recovery key, which only reads")
+    check_not_revoked(signer, revoked, f"{found[0]} (the metadata signer)")
 
 
 def verify_root_metadata(
@@ -115,12 +121,14 @@ def verify_root_metadata(
     now: datetime,
     history: FolderHistory | None = None,
     reported_encrypted: bool = True,
+    revoked: Collection[int] = frozenset(),
 ) -> VerifiedFolder:
     """Verify and decrypt the metadata of a topmost encrypted folder (§8.1), in this order:
 
     1. folder still reported encrypted (PlaintextInEncryptedFolderError), still 2.x
        (DowngradeError);
-    2. CMS signature valid (MetadataSignatureError), signer ∈ users (SignerNotRootUserError);
+    2. CMS signature valid (MetadataSignatureError), signer ∈ users (SignerNotRootUserError),
+       the signer's serial not in ``revoked`` (CertificateRevokedError);
     3. every user certificate signed by the server key, CN == userId, valid now
        (CertificateError subclasses); our own certificate certifies our key;
     4. own entry present (OwnEntryMissingError) and unwraps (KeyUnwrapError);
@@ -138,7 +146,9 @@ def verify_root_metadata(
             cert, server_public_key=server_public_key, user_id=entry.user_id, now=now
         )
         certificates[entry.user_id] = cert
-    _check_signer(signer, certificates, "metadata is signed by someone who is not a folder user")
+    _check_signer(
+        signer, certificates, "metadata is signed by someone who is not a folder user", revoked
+    )
     own = certificates.get(user_id)
     if own is not None and not same_public_key(own.public_key, private_key.public_key()):
         raise CertificateKeyMismatchError(f"certificate listed for {user_id!r} is not our key")
@@ -157,13 +167,18 @@ def verify_subfolder_metadata(
     root: VerifiedFolder,
     history: FolderHistory | None = None,
     reported_encrypted: bool = True,
+    revoked: Collection[int] = frozenset(),
 ) -> VerifiedFolder:
-    """Verify a sub-folder: signed by a root user, encrypted with the root key, no rollback."""
+    """Verify a sub-folder: signed by a root user whose certificate is not revoked, encrypted
+    with the root key, no rollback."""
     history = history or FolderHistory()
     doc = _check_format(document, history, reported_encrypted)
     signer = verify_metadata_signature(doc.source, signature)
     _check_signer(
-        signer, root.certificates, "sub-folder metadata is not signed by a root folder user"
+        signer,
+        root.certificates,
+        "sub-folder metadata is not signed by a root folder user",
+        revoked,
     )
     folder = decrypt_folder_metadata(doc.metadata, root.metadata_key)
     _check_history(folder, history, root=False)

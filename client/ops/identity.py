@@ -13,22 +13,24 @@ from client.errors import (
     IdentityExistsError,
     NoIdentityError,
     RemotePathError,
+    RevocationListError,
 )
 from client.keystore import Account, Identity, Keystore, fingerprint
-from client.ops import recovery
+from client.ops import recovery, revocation
 from client.ops.keys import trust_certificate
 from client.ops.session import Session
 
 
 def login(keystore: Keystore, url: str, user: str, password: str) -> dict[str, Any]:
-    """Check the credentials and E2EE support, pin the server key (first use), store the account."""
+    """Check the credentials and E2EE support, pin the server key (first use), remember the
+    revoked list it signed, store the account."""
     with ServerApi(url, user, password) as api:
         if api.current_user() != user:
             raise AuthenticationError("the server signed us in as another user")
         caps = api.e2ee_capability()
         pem = api.server_key()
-    pinned_before = keystore.pinned_server_key() is not None
-    keystore.pin_server_key(pem)
+        pinned_before = keystore.pinned_server_key() is not None
+        revocation.refresh(keystore, api, keystore.pin_server_key(pem))
     keystore.save_account(Account(url=url.rstrip("/"), user=user, password=password))
     return {
         "user": user,
@@ -93,6 +95,36 @@ def mnemonic_show(session: Session) -> str:
     return words
 
 
+def _revocation_status(keystore: Keystore, api: ServerApi) -> dict[str, Any]:
+    """The revoked list as checked now, and whether this device's own certificate is on it."""
+    server_key = keystore.pinned_server_key()
+    info: dict[str, Any] = {}
+    if server_key is None:
+        return {"revoked_list": "not checked (no pinned server key)"}
+    try:
+        seen = revocation.refresh(keystore, api, server_key)
+    except RevocationListError as exc:  # shown, and every write refuses it too
+        seen = revocation.record(keystore)
+        info["revoked_list"] = f"REFUSED: {type(exc).__name__}: {exc}"
+    else:
+        info["revoked_list"] = (
+            f"#{seen['sequence']} signed {seen['issuedAt']}, "
+            f"{len(seen['serials'])} serial(s) revoked"
+            if seen.get("sequence") is not None
+            else "not offered by the server"
+        )
+    if keystore.has_identity():
+        own = keystore.identity(keystore.account().user).certificate
+        revoked = own.serial_number in revocation.known_revoked(keystore)
+        info["certificate_revoked"] = revoked
+        info["certificate"] = (
+            f"REVOKED (serial {own.serial_number:x}): this device can no longer write"
+            if revoked
+            else f"valid (serial {own.serial_number:x})"
+        )
+    return info
+
+
 def status(keystore: Keystore) -> dict[str, Any]:
     """What this device knows; asks the server only for its capabilities (if reachable)."""
     account = keystore.account()
@@ -111,6 +143,7 @@ def status(keystore: Keystore) -> dict[str, Any]:
     with ServerApi(account.url, account.user, account.password) as api:
         everything = api.capabilities()
         caps = api.e2ee_capability()
+        result.update(_revocation_status(keystore, api))
     result["keys_on_server"] = bool(caps.get("keys-exist"))
     result["api_version"] = str(caps.get("api-version", ""))
     result["recovery"] = info = recovery.status(keystore, everything)

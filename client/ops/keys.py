@@ -1,5 +1,6 @@
-"""Certificates of users: fetched, verified against the pinned server key, pinned at first
-sight (a later change raises CertificateChangedError), and safety numbers to compare out of band."""
+"""Certificates of users: fetched, verified against the pinned server key, refused when the
+CA-signed revoked list names them (CertificateRevokedError), pinned at first sight (a later
+change raises CertificateChangedError), and safety numbers to compare out of band."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from client import crypto
 from client.crypto.keys import Certificate
 from client.errors import FingerprintMismatchError, ServerError
 from client.keystore import fingerprint
+from client.ops import revocation
 from client.ops.session import Session, now
 
 
 def trust_certificate(session: Session, user: str, pem: str) -> Certificate:
-    """Verify ``pem`` as ``user``'s certificate (server key, CN, dates) and pin it."""
+    """Verify ``pem`` as ``user``'s certificate (server key, CN, dates, not revoked); pin it."""
     cert = crypto.load_certificate(pem)
     crypto.verify_certificate(cert, server_public_key=session.server_key, user_id=user, now=now())
+    revocation.check_certificate(session, user, cert)
     session.keystore.pin_certificate(user, cert)
     return cert
 

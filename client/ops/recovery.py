@@ -132,7 +132,11 @@ def _note_state(session: Session, state: RecoveryOffer) -> None:
 
 
 def recipients(session: Session, certificates: Mapping[str, Certificate]) -> list[Recipient]:
-    """The ``users`` of a root metadata write: the folder's users, plus the current offer."""
+    """The ``users`` of a root metadata write: the folder's users, plus the current offer.
+    A member whose certificate is revoked gets nothing (CertificateRevokedError)."""
+    from client.ops.revocation import check_recipients
+
+    check_recipients(session, certificates)
     out = [Recipient(u, cert.pem) for u, cert in certificates.items() if not is_recovery_id(u)]
     extra = offer(session).recipient()
     if extra is not None:

@@ -37,6 +37,8 @@ class Session:
     notify: Callable[[str], None] = field(default=_to_stderr, repr=False)
     #: The recovery key as the server offers it, verified once per session (ops.recovery).
     recovery: Any = field(default=None, repr=False)
+    #: Serials known revoked, once the server's revoked list was checked (ops.revocation).
+    revocation: frozenset[int] | None = field(default=None, repr=False)
 
     @classmethod
     def open(
