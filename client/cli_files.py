@@ -132,10 +132,11 @@ def ls(remote: str) -> None:
         lines = []
         for item in items:
             flag = "E" if item.encrypted else "-"
-            missing = "  (missing on server)" if item.missing else ""
+            notes = "  (missing on server)" if item.missing else ""
+            notes += "  (file drop: anonymous sender)" if item.dropped else ""
             name = item.name + ("/" if item.type == "folder" else "")
             size = _size(item.size)
-            lines.append(f"{flag} {size:>10}  {_when(item.modified)}  {name}{missing}")
+            lines.append(f"{flag} {size:>10}  {_when(item.modified)}  {name}{notes}")
         return "\n".join(lines) if lines else "(empty)"
 
     output().result([item.as_dict() for item in items], text)

@@ -11,7 +11,8 @@ user config dir for ``e2ee``. Layout::
     certificate.pem     this user's own certificate
     pins.json           user id -> pinned certificate PEM (a change is refused loudly)
     folders.json        folder id -> FolderHistory (highest counter, keyChecksums, version),
-                        plus the topmost encrypted folders seen, by path
+                        the last version accepted (counter, hash) and whether the folder's
+                        metadata carries links; plus the topmost encrypted folders, by path
     locks.json          lock tokens held by an unfinished write, to abort on the next run
     recovery.json       the server's recovery certificate, pinned at first sight; the folders
                         whose user was warned that it can read them; the last state seen
@@ -36,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from client import crypto
 from client.crypto.keys import Certificate, same_public_key
+from client.crypto.lineage import Head
 from client.crypto.verify import FolderHistory
 from client.errors import (
     CertificateChangedError,
@@ -232,12 +234,28 @@ class Keystore:
             version=max(history.version or "0", old.version or "0"),
             encrypted=old.encrypted or history.encrypted,
         )
-        data["folders"][str(file_id)] = {
-            "counter": merged.highest_counter,
-            "keyChecksums": sorted(merged.key_checksums),
-            "version": merged.version,
-            "encrypted": merged.encrypted,
-        }
+        data["folders"].setdefault(str(file_id), {}).update(
+            counter=merged.highest_counter,
+            keyChecksums=sorted(merged.key_checksums),
+            version=merged.version,
+            encrypted=merged.encrypted,
+        )
+        self._put_json("folders.json", data, PUBLIC)
+
+    def folder_head(self, file_id: int) -> tuple[Head | None, bool]:
+        """The last version of the folder this device accepted, and whether it was linked."""
+        raw = self._folders()["folders"].get(str(file_id), {})
+        head = raw.get("head")
+        return (Head(int(head[0]), str(head[1])) if head else None), bool(raw.get("linked"))
+
+    def remember_head(self, file_id: int, head: Head, *, linked: bool) -> None:
+        """Move the folder's head forward (never back); "linked" is sticky."""
+        data = self._folders()
+        entry = data["folders"].setdefault(str(file_id), {})
+        old = entry.get("head")
+        if old is None or head.counter >= old[0]:
+            entry["head"] = [head.counter, head.digest]
+        entry["linked"] = bool(entry.get("linked")) or linked
         self._put_json("folders.json", data, PUBLIC)
 
     def known_root(self, path: str) -> int | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -244,19 +245,25 @@ class FileEntry:
     key: bytes = field(repr=False)
     nonce: bytes
     authentication_tag: bytes
+    #: Came in through a file drop: an anonymous, unauthenticated sender (THREATS M10). Kept
+    #: after migration so a dropped file never passes for one a member wrote.
+    dropped: bool = False
 
     @property
     def is_folder(self) -> bool:
         return self.mimetype == FOLDER_MIMETYPE
 
-    def to_json(self) -> dict[str, str]:
-        return {
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
             "filename": self.filename,
             "mimetype": self.mimetype,
             "key": b64encode(self.key),
             "nonce": b64encode(self.nonce),
             "authenticationTag": b64encode(self.authentication_tag),
         }
+        if self.dropped:
+            doc["dropped"] = True
+        return doc
 
 
 def normalise_mimetype(value: object) -> str:
@@ -275,16 +282,88 @@ def parse_file_entry(obj: object, what: str) -> FileEntry | None:
         return None  # PROTOCOL.md §2.2: empty filename → skip entry
     _path_component(filename, f"{what}.filename")
     nonce_key = "nonce" if "nonce" in obj else "initializationVector"  # early desktop v2
+    dropped = obj.get("dropped", False)
+    if not isinstance(dropped, bool):
+        raise MalformedMetadataError(f"{what}.dropped: expected a boolean")
     return FileEntry(
         filename=filename,
         mimetype=normalise_mimetype(obj.get("mimetype")),
         key=_b64_field(obj, "key", what, length=FILE_KEY_LENGTH),
         nonce=_nonce_field(obj, nonce_key, what),
         authentication_tag=_b64_field(obj, "authenticationTag", what, length=TAG_LENGTH),
+        dropped=dropped,
     )
 
 
 # --- v2 inner metadata (§2.2) ---------------------------------------------------------------
+
+#: e2ee-stack's own member of the inner metadata (README, "Protocol extensions"). Other clients
+#: ignore unknown members; ours refuses a folder that had it and lost it.
+LINKS_FIELD = "e2eeStack"
+#: How many earlier versions a document names; a reader that missed more cannot check forks.
+MAX_ANCESTORS = 16
+
+
+@dataclass(frozen=True)
+class FolderLinks:
+    """Where a metadata document belongs and which versions it extends (THREATS S3, M5).
+
+    Node ids: a topmost folder's server file id as text, a sub-folder's uuid (its name on the
+    server). ``ancestors`` are (counter, version hash) of earlier versions, newest first.
+    """
+
+    folder: str
+    parent: str | None
+    root: str
+    ancestors: tuple[tuple[int, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "folder": self.folder,
+            "parent": self.parent,
+            "root": self.root,
+            "ancestors": [[counter, digest] for counter, digest in self.ancestors],
+        }
+
+
+def _node_id(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > 64:
+        raise MalformedMetadataError(f"{what}: expected a node id")
+    _path_component(value, what)
+    return value
+
+
+def parse_folder_links(obj: object) -> FolderLinks:
+    what = f"metadata.{LINKS_FIELD}"
+    obj = _obj(obj, what)
+    parent = obj.get("parent")
+    ancestors_raw = obj.get("ancestors", [])
+    if not isinstance(ancestors_raw, list) or len(ancestors_raw) > MAX_ANCESTORS:
+        raise MalformedMetadataError(f"{what}.ancestors: expected at most {MAX_ANCESTORS} pairs")
+    ancestors = []
+    for item in ancestors_raw:
+        if (
+            not isinstance(item, list)
+            or len(item) != 2
+            or isinstance(item[0], bool)
+            or not isinstance(item[0], int)
+            or item[0] < 0
+            or not isinstance(item[1], str)
+            or not _HEX_SHA256.fullmatch(item[1])
+        ):
+            raise MalformedMetadataError(f"{what}.ancestors: expected [counter, sha256] pairs")
+        ancestors.append((item[0], item[1]))
+    return FolderLinks(
+        folder=_node_id(obj.get("folder"), f"{what}.folder"),
+        parent=None if parent is None else _node_id(parent, f"{what}.parent"),
+        root=_node_id(obj.get("root"), f"{what}.root"),
+        ancestors=tuple(ancestors),
+    )
+
+
+def version_hash(source: Mapping[str, Any]) -> str:
+    """Names one signed metadata version: hex SHA-256 of the bytes its signature covers."""
+    return hashlib.sha256(signed_content(source)).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -296,6 +375,7 @@ class FolderMetadata:
     folders: Mapping[str, str] = field(default_factory=dict)
     key_checksums: tuple[str, ...] = ()
     deleted: bool = False
+    links: FolderLinks | None = None
 
     def to_json(self, *, root: bool) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -306,6 +386,8 @@ class FolderMetadata:
         }
         if root:
             doc["keyChecksums"] = list(self.key_checksums)
+        if self.links is not None:
+            doc[LINKS_FIELD] = self.links.to_json()
         return doc
 
 
@@ -336,7 +418,8 @@ def parse_folder_metadata(obj: object) -> FolderMetadata:
     deleted = obj.get("deleted", False)
     if not isinstance(deleted, bool):
         raise MalformedMetadataError("metadata.deleted: expected a boolean")
-    return FolderMetadata(counter, files, dict(folders), tuple(checksums), deleted)
+    links = parse_folder_links(obj[LINKS_FIELD]) if LINKS_FIELD in obj else None
+    return FolderMetadata(counter, files, dict(folders), tuple(checksums), deleted, links)
 
 
 # --- v2 outer document (§2.1) ---------------------------------------------------------------

@@ -63,10 +63,29 @@ def key_checksum(metadata_key: bytes) -> str:
 # --- gzip + AES-GCM payloads ---------------------------------------------------------------
 
 
+#: Sealed payloads are at least this long (README, "Protocol extensions").
+MIN_PADDED_BYTES = 4096
+
+
+def padded_length(length: int) -> int:
+    """Padmé (Nikitin et al., PURBs, 2019): round up so that at most O(log log n) bits of the
+    length show, for at most 12 % overhead; never below :data:`MIN_PADDED_BYTES`."""
+    if length <= MIN_PADDED_BYTES:
+        return MIN_PADDED_BYTES
+    exponent = length.bit_length() - 1
+    low_bits = exponent - exponent.bit_length()
+    mask = (1 << low_bits) - 1
+    return (length + mask) & ~mask
+
+
 def _seal(key: bytes, nonce: bytes, obj: Any) -> EncryptedBlob:
     # mtime=0: no clock in the core, and identical input gives identical gzip bytes.
     compressed = gzip.compress(canonical_json(obj).encode("utf-8"), mtime=0)
-    data = encrypt(FileSecret(key, nonce), compressed)
+    # Zero padding after the gzip member hides how well names compressed together (THREATS
+    # M12: an outsider's file-drop names share the document with secret ones). gzip readers
+    # stop at the end of the member; ours accepts nothing but zeros after it.
+    padding = bytes(padded_length(len(compressed)) - len(compressed))
+    data = encrypt(FileSecret(key, nonce), compressed + padding)
     return EncryptedBlob(data, nonce, data[-16:])
 
 
@@ -87,6 +106,8 @@ def gunzip(data: bytes, what: str = "metadata") -> bytes:
         raise MalformedMetadataError(f"{what}: decompresses to more than the size limit")
     if not inflater.eof:
         raise MalformedMetadataError(f"{what}: truncated gzip data")
+    if inflater.unused_data.strip(b"\0"):
+        raise MalformedMetadataError(f"{what}: data after the gzip member that is not padding")
     return out
 
 

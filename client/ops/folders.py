@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import uuid as uuidlib
 from dataclasses import asdict, dataclass
 
 from client import crypto
+from client.crypto.lineage import Head, Place, links_for
 from client.crypto.metadata import build_root_document, key_checksum
 from client.crypto.verify import FolderHistory
 from client.errors import E2EEError, NotEncryptedError, RemotePathError, UsageProblem
@@ -14,7 +16,7 @@ from client.ops import recovery
 from client.ops.session import Session, now
 from client.ops.transaction import Transaction, _compact
 from client.ops.tree import EncryptedFolder, Location, clean, join, locate
-from client.protocol import TAG_LENGTH, FolderMetadata
+from client.protocol import TAG_LENGTH, FolderMetadata, version_hash
 
 # --- encrypt ---------------------------------------------------------------------------------
 
@@ -39,7 +41,8 @@ def encrypt(session: Session, remote: str) -> int:
     users = recovery.recipients(session, {session.user: me.certificate})
     api.set_encrypted(file_id)
     key = crypto.new_metadata_key()
-    inner = FolderMetadata(counter=1, key_checksums=(key_checksum(key),))
+    links = links_for(Place(str(file_id), None, str(file_id)), None, None)
+    inner = FolderMetadata(counter=1, key_checksums=(key_checksum(key),), links=links)
     document = build_root_document(inner, key, users)
     signature = crypto.sign_metadata(document, me.certificate, me.private_key, signing_time=now())
     token = api.lock(file_id, 1)
@@ -59,6 +62,7 @@ def encrypt(session: Session, remote: str) -> int:
             encrypted=True,
         ),
     )
+    session.keystore.remember_head(file_id, Head(1, version_hash(document)), linked=True)
     session.keystore.remember_root(loc.path, file_id)
     recovery.written(session, file_id, loc.path, users)
     return file_id
@@ -80,6 +84,7 @@ def _new_subfolder(tx: Transaction, parent: EncryptedFolder, name: str) -> Encry
         root=parent.top,
         counter=0,
         is_new=True,
+        parent=parent,
     )
     parent.folders[blob] = name
     tx.touch(parent)
@@ -127,6 +132,7 @@ class Listed:
     modified: float | None
     encrypted: bool
     missing: bool = False  # in signed metadata, but the server holds no data for it
+    dropped: bool = False  # came in through a file drop from an anonymous sender
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -140,7 +146,7 @@ def ls(session: Session, remote: str) -> list[Listed]:
         return _ls_encrypted(session, loc.folder)
     if loc.parent is not None and loc.file_uuid is not None:
         entry = loc.parent.listing(session).get(loc.file_uuid)
-        return [_listed_file(loc.name, entry)]
+        return [_listed_file(loc.name, entry, dropped=loc.parent.files[loc.file_uuid].dropped)]
     assert loc.plain is not None
     if not loc.plain.is_dir:
         return [Listed(loc.name, "file", loc.plain.size, loc.plain.modified, False)]
@@ -161,12 +167,13 @@ def ls(session: Session, remote: str) -> list[Listed]:
     )
 
 
-def _listed_file(name: str, entry: object) -> Listed:
+def _listed_file(name: str, entry: object, *, dropped: bool = False) -> Listed:
     from client.api import DavEntry
 
     if not isinstance(entry, DavEntry):
-        return Listed(name, "file", None, None, True, missing=True)
-    return Listed(name, "file", max(entry.size - TAG_LENGTH, 0), entry.modified, True)
+        return Listed(name, "file", None, None, True, missing=True, dropped=dropped)
+    size = max(entry.size - TAG_LENGTH, 0)
+    return Listed(name, "file", size, entry.modified, True, dropped=dropped)
 
 
 def _ls_encrypted(session: Session, folder: EncryptedFolder) -> list[Listed]:
@@ -182,7 +189,9 @@ def _ls_encrypted(session: Session, folder: EncryptedFolder) -> list[Listed]:
         )
         for u, name in folder.folders.items()
     ]
-    items += [_listed_file(e.filename, listing.get(u)) for u, e in folder.files.items()]
+    items += [
+        _listed_file(e.filename, listing.get(u), dropped=e.dropped) for u, e in folder.files.items()
+    ]
     return sorted(items, key=lambda item: (item.type != "folder", item.name.lower()))
 
 
@@ -281,13 +290,15 @@ def mv(session: Session, source: str, destination: str) -> str:
             blob = _uuid_of(old_parent, src.folder)
             del old_parent.folders[blob]
             new_parent.folders[blob] = dst.name
+            if new_parent is not old_parent:  # its links name the new parent
+                src.folder.parent = new_parent
+                src.folder.dav_path = join(new_parent.dav_path, blob)
+                tx.touch(src.folder)
         else:
             assert src.file_uuid is not None
             blob = src.file_uuid
             entry = old_parent.files.pop(blob)
-            new_parent.files[blob] = type(entry)(
-                dst.name, entry.mimetype, entry.key, entry.nonce, entry.authentication_tag
-            )
+            new_parent.files[blob] = dataclasses.replace(entry, filename=dst.name)
         if new_parent is not old_parent:
             session.api.move(
                 join(old_parent.dav_path, blob), join(new_parent.dav_path, blob), tx.token

@@ -3,24 +3,27 @@ token, upload the signed metadata of every touched folder, unlock — or abort o
 the remote tree is exactly as it was (PROTOCOL.md §3.3, flows C–H).
 
 The root is always re-uploaded: its counter is the one the server checks on the next lock.
-File-drop entries of touched folders are moved into ``files`` on the way (§1.10).
+File-drop entries of touched folders are moved into ``files`` on the way (§1.10), flagged as
+dropped. Every document written names its place and the version it replaces (links).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from types import TracebackType
 from typing import Any
 
 from client import crypto
+from client.crypto.lineage import Head, links_for
 from client.crypto.metadata import Recipient, build_root_document, build_subfolder_document
 from client.crypto.verify import FolderHistory
 from client.errors import E2EEError, LockedError
 from client.ops import recovery
 from client.ops.session import Session, now
 from client.ops.tree import EncryptedFolder
-from client.protocol import FileEntry, FolderMetadata
+from client.protocol import FolderMetadata, version_hash
 
 
 def _compact(document: dict[str, Any]) -> str:
@@ -113,15 +116,14 @@ class Transaction:
         for uuid, dropped in folder.filedrop.items():
             entry = crypto.open_filedrop_entry(dropped, self.session.user, me.private_key)
             name = free_name(folder, entry.filename)
-            folder.files[uuid] = FileEntry(
-                name, entry.mimetype, entry.key, entry.nonce, entry.authentication_tag
-            )
+            folder.files[uuid] = dataclasses.replace(entry, filename=name, dropped=True)
             moved += 1
         folder.filedrop = {}
         return moved
 
     def _document(self, folder: EncryptedFolder, counter: int) -> dict[str, Any]:
         root = self.root
+        links = links_for(folder.place, folder.head, folder.links)
         if folder.is_root:
             inner = FolderMetadata(
                 counter=counter,
@@ -129,17 +131,19 @@ class Transaction:
                 folders=dict(folder.folders),
                 key_checksums=tuple(root.key_checksums),
                 deleted=folder.deleted,
+                links=links,
             )
             recipients = recovery.recipients(self.session, root.certificates)
             self.root_users = recipients
             version = "2.1" if any(uid.startswith("s:") for uid in root.certificates) else "2.0"
             return build_root_document(inner, root.key, recipients, version=version)
         inner = FolderMetadata(
-            counter=counter, files=dict(folder.files), folders=dict(folder.folders)
+            counter=counter, files=dict(folder.files), folders=dict(folder.folders), links=links
         )
         return build_subfolder_document(inner, root.key)
 
-    def upload_metadata(self, folder: EncryptedFolder) -> int:
+    def upload_metadata(self, folder: EncryptedFolder) -> Head:
+        """Sign and store ``folder``'s next version; return it (counter and version hash)."""
         me = self.session.identity
         counter = self.counter if folder.is_root else folder.counter + 1
         if folder.filedrop:
@@ -151,7 +155,7 @@ class Transaction:
         self.session.api.store_metadata(
             folder.file_id, _compact(document), signature, self.token, create=folder.is_new
         )
-        return counter
+        return Head(counter, version_hash(document))
 
     def commit(self) -> None:
         if self._done:
@@ -159,7 +163,7 @@ class Transaction:
         try:
             # Children first: a reader who sees the new root also finds the new children.
             order = sorted(self.touched.values(), key=lambda f: (f.is_root, -f.dav_path.count("/")))
-            counters = {f.file_id: self.upload_metadata(f) for f in order}
+            heads = {f.file_id: self.upload_metadata(f) for f in order}
             self.session.api.unlock(self.root.file_id, self.token)
         except BaseException:
             self.abort()
@@ -170,8 +174,11 @@ class Transaction:
         recovery.written(self.session, self.root.file_id, self.root.clear_path, self.root_users)
         checksums = frozenset(self.root.key_checksums)
         for folder in order:
-            folder.counter = counters[folder.file_id]
+            folder.links = links_for(folder.place, folder.head, folder.links)  # as written
+            folder.head = heads[folder.file_id]
+            folder.counter = folder.head.counter
             folder.is_new = False
+            keystore.remember_head(folder.file_id, folder.head, linked=True)
             keystore.remember_folder(
                 folder.file_id,
                 FolderHistory(

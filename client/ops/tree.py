@@ -2,9 +2,11 @@
 through verified metadata (PROTOCOL.md §1.9, §8.1).
 
 Every metadata document is verified in full before anything in it is used, with the history
-the keystore holds (counter, keyChecksums, version, "was encrypted"); the new history is stored
-after each successful read. Certificates of folder users are pinned at first sight. The server
-only supplies hints (file ids, sizes, dates); names, keys and structure come from metadata.
+the keystore holds (counter, keyChecksums, version, "was encrypted", last version accepted);
+it must name the place it was fetched for and extend the version accepted last (links, THREATS
+S3 and M5); the new history is stored after each successful read. Certificates of folder
+users are pinned at first sight. The server only supplies hints (file ids, sizes, dates);
+names, keys and structure come from metadata.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from client import crypto
 from client.api import DavEntry
 from client.crypto.keys import Certificate
+from client.crypto.lineage import Head, Place, check_extends, check_place
 from client.crypto.verify import VerifiedFolder
 from client.errors import (
     MalformedMetadataError,
@@ -22,7 +25,14 @@ from client.errors import (
     RemotePathError,
 )
 from client.ops.session import Session, now
-from client.protocol import FiledropEntry, FileEntry, MetadataDocumentV2, parse_metadata_document
+from client.protocol import (
+    FiledropEntry,
+    FileEntry,
+    FolderLinks,
+    MetadataDocumentV2,
+    parse_metadata_document,
+    version_hash,
+)
 
 
 def clean(path: str) -> str:
@@ -50,6 +60,11 @@ class EncryptedFolder:
     filedrop: Mapping[str, FiledropEntry] = field(default_factory=dict)
     is_new: bool = False
     deleted: bool = False
+    #: The folder above (None for the root); a move changes it.
+    parent: EncryptedFolder | None = field(default=None, repr=False)
+    #: The version read (None for a folder this transaction creates) and its links.
+    head: Head | None = None
+    links: FolderLinks | None = field(default=None, repr=False)
     # Root only: the metadata key and who may read (verified certificates).
     key: bytes = field(default=b"", repr=False)
     certificates: dict[str, Certificate] = field(default_factory=dict)
@@ -68,6 +83,16 @@ class EncryptedFolder:
     @property
     def name(self) -> str:
         return self.clear_path.rsplit("/", 1)[-1]
+
+    @property
+    def node_id(self) -> str:
+        """The id links name: the root's server file id, a sub-folder's uuid."""
+        return str(self.file_id) if self.root is None else self.dav_path.rsplit("/", 1)[-1]
+
+    @property
+    def place(self) -> Place:
+        parent = self.parent.node_id if self.parent is not None else None
+        return Place(self.node_id, parent, self.top.node_id)
 
     def folder_uuid(self, name: str) -> str | None:
         return _unique(name, [u for u, n in self.folders.items() if n == name])
@@ -114,12 +139,8 @@ def load_root(
         history=history,
         reported_encrypted=reported_encrypted,
     )
-    for user, cert in verified.certificates.items():
-        session.keystore.pin_certificate(user, cert)
-    session.keystore.remember_folder(file_id, verified.history(history))
-    session.keystore.remember_root(dav_path, file_id)
     folder = verified.folder
-    return EncryptedFolder(
+    loaded = EncryptedFolder(
         file_id=file_id,
         dav_path=dav_path,
         clear_path=dav_path,
@@ -134,6 +155,27 @@ def load_root(
         key_checksums=list(folder.key_checksums),
         verified=verified,
     )
+    _check_links(session, loaded, verified)
+    for user, cert in verified.certificates.items():
+        session.keystore.pin_certificate(user, cert)
+    session.keystore.remember_folder(file_id, verified.history(history))
+    _remember_head(session, loaded)
+    session.keystore.remember_root(dav_path, file_id)
+    return loaded
+
+
+def _check_links(session: Session, folder: EncryptedFolder, verified: VerifiedFolder) -> None:
+    """Fill in the version read and refuse a misplaced or forked document."""
+    folder.links = verified.folder.links
+    folder.head = Head(verified.folder.counter, version_hash(verified.document.source))
+    last, linked_before = session.keystore.folder_head(folder.file_id)
+    check_place(folder.links, folder.place, linked_before=linked_before)
+    check_extends(folder.links, folder.head, last)
+
+
+def _remember_head(session: Session, folder: EncryptedFolder) -> None:
+    assert folder.head is not None
+    session.keystore.remember_head(folder.file_id, folder.head, linked=folder.links is not None)
 
 
 def load_child(session: Session, parent: EncryptedFolder, uuid: str) -> EncryptedFolder:
@@ -157,9 +199,8 @@ def load_child(session: Session, parent: EncryptedFolder, uuid: str) -> Encrypte
         history=history,
         reported_encrypted=entry.is_encrypted,
     )
-    session.keystore.remember_folder(entry.file_id, verified.history(history))
     folder = verified.folder
-    return EncryptedFolder(
+    loaded = EncryptedFolder(
         file_id=entry.file_id,
         dav_path=join(parent.dav_path, uuid),
         clear_path=join(parent.clear_path, name),
@@ -169,7 +210,12 @@ def load_child(session: Session, parent: EncryptedFolder, uuid: str) -> Encrypte
         folders=dict(folder.folders),
         filedrop=verified.document.filedrop,
         deleted=folder.deleted,
+        parent=parent,
     )
+    _check_links(session, loaded, verified)
+    session.keystore.remember_folder(entry.file_id, verified.history(history))
+    _remember_head(session, loaded)
+    return loaded
 
 
 @dataclass

@@ -89,5 +89,6 @@ def test_quiet_and_json(tina, tmp_path):
             "modified": listed[0]["modified"],
             "encrypted": True,
             "missing": False,
+            "dropped": False,
         }
     ]

@@ -7,8 +7,9 @@ after every test:
   attacker knows (its keys, keys of users removed before the upload), and no plaintext marker
   (file contents, file names, mnemonic words) appears in any request;
 * I3 — what a device remembers never regresses between tests (every CLI call is a fresh
-  process state read from disk, so this holds across restarts): counters only grow, key
-  checksums only accumulate, pinned certificates and the pinned server key never change;
+  process state read from disk, so this holds across restarts): counters and the last accepted
+  version only move forward, key checksums only accumulate, "linked" and "encrypted" are
+  sticky, pinned certificates and the pinned server key never change;
 * I5 — no (key, nonce) pair is used twice: every metadata upload and every file version the
   archive holds is opened with the honest users' keys and the pairs are compared.
 """
@@ -323,6 +324,10 @@ def _regressions(before: dict[str, Any], after: dict[str, Any], who: str) -> lis
             problems.append(f"{who}: key checksums of folder {folder} lost")
         if old.get("encrypted") and not new.get("encrypted"):
             problems.append(f"{who}: folder {folder} forgotten as encrypted")
+        if old.get("head") and (not new.get("head") or new["head"][0] < old["head"][0]):
+            problems.append(f"{who}: last accepted version of folder {folder} went back")
+        if old.get("linked") and not new.get("linked"):
+            problems.append(f"{who}: folder {folder} forgotten as linked")
     return problems
 
 

@@ -36,12 +36,6 @@ def folder_id_of(proxy, device, path: str) -> int:
 # --- S1 / S3 -----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="missing defence: sub-folder metadata does not name its own folder id (nor its "
-    "parent), so the server can serve sibling X's validly signed document for Y "
-    "(MetadataBindingError)",
-)
 def test_S3_grafting_sibling_subfolder_metadata(alice, proxy, tmp_path):
     alice.ok("encrypt", "S3")
     alice.ok("mkdir", "S3/X")
@@ -53,8 +47,32 @@ def test_S3_grafting_sibling_subfolder_metadata(alice, proxy, tmp_path):
     x_doc = proxy.metadata_served(x)[-1]
     assert names(alice, "S3/Y") == set()  # honest twin
     with proxy.attack(response=serve_metadata(y, *x_doc)):
-        result = alice.run("ls", "S3/Y")
-    assert result.exit_code == 3
+        assert "MetadataBindingError" in alice.fails(3, "ls", "S3/Y").stderr
+    assert names(alice, "S3/Y") == set()
+
+
+def test_S3_reparented_subfolder_metadata(make_device, proxy, tmp_path):
+    """A moved folder's old document names its old parent: refused even on a device with no
+    history for it, which the counter alone could not protect."""
+    owner = make_device("s3owner")
+    words = tmp_path / "w"
+    words.write_text(owner.init())
+    owner.ok("encrypt", "S3r")
+    owner.ok("mkdir", "S3r/A")
+    owner.ok("mkdir", "S3r/B")
+    owner.ok("mkdir", "S3r/A/Z")
+    owner.ok("put", owner.secret_file(tmp_path, "z"), "S3r/A/Z/")
+    z = folder_id_of(proxy, owner, "S3r/A/Z")
+    before_move = proxy.metadata_served(z)[-1]
+    owner.ok("mv", "S3r/A/Z", "S3r/B/")
+    assert len(names(owner, "S3r/B/Z")) == 1  # twin: the move rewrote Z's links
+    fresh = make_device("s3owner", "fresh")
+    fresh.ok("add-device", "--mnemonic-file", words)
+    assert len(names(fresh, "S3r/B/Z")) == 1  # twin on the fresh device
+    other = make_device("s3owner", "other")
+    other.ok("add-device", "--mnemonic-file", words)
+    with proxy.attack(response=serve_metadata(z, *before_move)):
+        assert "MetadataBindingError" in other.fails(3, "ls", "S3r/B/Z").stderr
 
 
 # --- S2 ----------------------------------------------------------------------------------------
