@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import io
 import secrets
 import threading
@@ -113,9 +114,9 @@ def _failed(what: str, exc: Exception) -> S3StoreError:
 
 
 class _S3Writer:
-    def __init__(self, store: S3BlobStore) -> None:
+    def __init__(self, store: S3BlobStore, key: str | None = None) -> None:
         self._store = store
-        self.key = secrets.token_hex(16)
+        self.key = key or secrets.token_hex(16)
         self.bytes_written = 0
         self._name = store.object_name(self.key)
         self._buffer = bytearray()
@@ -313,6 +314,25 @@ class S3BlobStore:
 
     def open_writer(self) -> _S3Writer:
         return _S3Writer(self)
+
+    def import_blob(self, key: str, source: BinaryIO, *, step: int = 1 << 20) -> str:
+        """Store `source` under an existing key (migration from another store), create-only;
+        returns the SHA-256 hex digest of what was sent."""
+        digest = hashlib.sha256()
+        with _S3Writer(self, key) as writer:
+            while data := source.read(step):
+                digest.update(data)
+                writer.write(data)
+            writer.commit()
+        return digest.hexdigest()
+
+    def sha256(self, key: str, *, step: int = 1 << 20) -> str:
+        """SHA-256 hex digest of the stored bytes, read back from the store."""
+        digest = hashlib.sha256()
+        with self.open_read(key) as blob:
+            while data := blob.read(step):
+                digest.update(data)
+        return digest.hexdigest()
 
     def _get(self, key: str, byte_range: str | None = None) -> dict[str, Any]:
         extra = {"Range": byte_range} if byte_range else {}
