@@ -133,7 +133,7 @@ class Command(BaseCommand):
         except BlobNotFound:
             pass
         else:  # uploaded by an interrupted run and not journaled yet, or something else
-            with local.open_read(key) as blob:
+            with open(local.path_for(key), "rb") as blob:
                 expected = hashlib.file_digest(blob, "sha256").hexdigest()
             if target.sha256(key) == expected:
                 return 0
