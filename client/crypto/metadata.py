@@ -31,6 +31,7 @@ from client.errors import (
     V1ChecksumError,
 )
 from client.protocol import (
+    LINKS_FIELD,
     METADATA_KEY_LENGTH,
     EncryptedBlob,
     FiledropEntry,
@@ -202,14 +203,22 @@ def unwrap_metadata_key(
 
 
 def create_filedrop_entry(
-    file_entry: FileEntry, recipients: Iterable[tuple[str, rsa.RSAPublicKey]]
+    file_entry: FileEntry,
+    recipients: Iterable[tuple[str, rsa.RSAPublicKey]],
+    *,
+    folder: str | None = None,
 ) -> FiledropEntry:
-    """What an anonymous uploader adds to ``filedrop``: the file entry sealed for every user."""
+    """What an anonymous uploader adds to ``filedrop``: the file entry sealed for every user.
+
+    ``folder`` (the node id of the folder dropped into) is sealed in with it, so the server
+    cannot move the drop to another folder unnoticed (README, "Protocol extensions").
+    """
     return _create_filedrop_entry_from_parts(
         file_entry,
         recipients,
         filedrop_key=os.urandom(METADATA_KEY_LENGTH),
         nonce=os.urandom(NONCE_LENGTH),
+        folder=folder,
     )
 
 
@@ -219,6 +228,7 @@ def _create_filedrop_entry_from_parts(
     *,
     filedrop_key: bytes,
     nonce: bytes,
+    folder: str | None = None,
 ) -> FiledropEntry:
     wrapped = tuple(
         FiledropRecipient(user_id, rsa_wrap(public_key, filedrop_key))
@@ -226,21 +236,39 @@ def _create_filedrop_entry_from_parts(
     )
     if not wrapped:
         raise MissingKeyMaterialError("a file drop needs at least one recipient")
-    return FiledropEntry(_seal(filedrop_key, nonce, file_entry.to_json()), wrapped)
+    sealed = file_entry.to_json()
+    if folder is not None:
+        sealed[LINKS_FIELD] = {"folder": folder}
+    return FiledropEntry(_seal(filedrop_key, nonce, sealed), wrapped)
 
 
 def open_filedrop_entry(
-    entry: FiledropEntry, user_id: str, private_key: rsa.RSAPrivateKey
+    entry: FiledropEntry,
+    user_id: str,
+    private_key: rsa.RSAPrivateKey,
+    *,
+    folder: str | None = None,
 ) -> FileEntry:
+    """Open a drop; with ``folder``, refuse one sealed for another folder (THREATS M10)."""
     recipient = next((r for r in entry.recipients if r.user_id == user_id), None)
     if recipient is None:
         raise OwnEntryMissingError(f"file drop has no key for user {user_id!r}")
     key = rsa_unwrap(private_key, recipient.encrypted_filedrop_key)
     if len(key) != METADATA_KEY_LENGTH:
         raise KeyUnwrapError("unwrapped file-drop key has the wrong length")
-    file_entry = parse_file_entry(_open(key, entry.blob, "filedrop"), "filedrop entry")
+    raw = _open(key, entry.blob, "filedrop")
+    file_entry = parse_file_entry(raw, "filedrop entry")
     if file_entry is None:
         raise MalformedMetadataError("file drop entry has no file name")
+    links = raw.get(LINKS_FIELD)
+    if links is not None:
+        addressed = links.get("folder") if isinstance(links, dict) else None
+        if not isinstance(addressed, str):
+            raise MalformedMetadataError(f"filedrop entry: {LINKS_FIELD}.folder is missing")
+        if folder is not None and addressed != folder:
+            raise MalformedMetadataError(
+                f"a file drop sealed for folder {addressed} was served in folder {folder}"
+            )
     return file_entry
 
 

@@ -60,7 +60,7 @@ def filedrop(link: str, local: Path, progress: Progress | None = None) -> str:
             api.public_upload(token, blob, body, size + TAG_LENGTH)
         mimetype = mimetypes.guess_type(local.name)[0] or "application/octet-stream"
         entry = FileEntry(local.name, mimetype, secret.key, secret.nonce, body.tag)
-        sealed = crypto.create_filedrop_entry(entry, recipients)
+        sealed = crypto.create_filedrop_entry(entry, recipients, folder=str(file_id))
         api.add_filedrop(file_id, {blob: sealed.to_json()}, token)
     return local.name
 

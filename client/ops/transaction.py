@@ -114,7 +114,9 @@ class Transaction:
         me = self.session.identity
         moved = 0
         for uuid, dropped in folder.filedrop.items():
-            entry = crypto.open_filedrop_entry(dropped, self.session.user, me.private_key)
+            entry = crypto.open_filedrop_entry(
+                dropped, self.session.user, me.private_key, folder=folder.node_id
+            )
             name = free_name(folder, entry.filename)
             folder.files[uuid] = dataclasses.replace(entry, filename=name, dropped=True)
             moved += 1

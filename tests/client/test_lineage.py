@@ -122,6 +122,22 @@ def test_dropped_flag_round_trips_and_is_strict():
         protocol.parse_file_entry({**entry.to_json(), "dropped": "yes"}, "f")
 
 
+def test_a_drop_opens_only_in_the_folder_it_was_sealed_for(alice):
+    _, entry = crypto.encrypt_file(b"d", filename="tip.txt", mimetype="text/plain")
+    me = [(alice.user_id, alice.certificate.public_key)]
+    bound = crypto.create_filedrop_entry(entry, me, folder="17")
+    assert crypto.open_filedrop_entry(bound, alice.user_id, alice.private_key, folder="17") == entry
+    with pytest.raises(
+        MalformedMetadataError, match="sealed for folder 17 was served in folder 18"
+    ):
+        crypto.open_filedrop_entry(bound, alice.user_id, alice.private_key, folder="18")
+    # a drop from a client that seals no folder (Nextcloud's web page) opens anywhere
+    unbound = crypto.create_filedrop_entry(entry, me)
+    assert (
+        crypto.open_filedrop_entry(unbound, alice.user_id, alice.private_key, folder="18") == entry
+    )
+
+
 # --- padding ---------------------------------------------------------------------------------
 
 

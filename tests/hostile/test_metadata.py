@@ -452,6 +452,28 @@ def test_M10_filedrop_path_traversal(alice, proxy, tmp_path):
     assert all(p.resolve().is_relative_to(local.resolve()) for p in local.rglob("*"))
 
 
+def test_M10_filedrop_moved_to_another_folder(alice, proxy, tmp_path):
+    """Our dropper seals the folder id in; the server moving the drop elsewhere is refused."""
+    alice.ok("encrypt", "M10a")
+    alice.ok("encrypt", "M10b")
+    with ServerApi(alice.stack.base_url, alice.user, alice.password) as api:
+        token = api.create_share("M10a", SHARE_LINK, permissions=PERMISSION_CREATE).token
+    tip = tmp_path / "tip.txt"
+    tip.write_bytes(b"for folder a only")
+    alice.ok("filedrop", f"{alice.stack.base_url}/s/{token}", tip)
+    alice.ok("ls", "M10a")
+    drops = json.loads(last_served(proxy, alice.root_id("M10a"))[0])["filedrop"]
+    graft = edit_metadata(alice.root_id("M10b"), lambda doc: doc.update(filedrop=drops))
+    with proxy.attack(response=graft):
+        mark = proxy.mark()
+        result = alice.fails(3, "put", alice.secret_file(tmp_path, "t"), "M10b/")
+    assert "MalformedMetadataError" in result.stderr and "sealed for folder" in result.stderr
+    assert proxy.metadata_uploads(mark) == []
+    alice.ok("put", alice.secret_file(tmp_path, "t2"), "M10a/")  # twin: its own folder
+    assert listed(alice, "M10a")["tip.txt"]["dropped"]
+    assert "tip.txt" not in listed(alice, "M10b")
+
+
 def test_M10_filedrop_provenance_kept(alice, proxy, tmp_path):
     alice.ok("encrypt", "M10p")
     drop_as_anyone(alice, "M10p", "tip.txt", b"anonymous")
