@@ -43,7 +43,7 @@ class TestkitView(AuditedView, OCSView):
             raise NotFound("Not found")
         super().initial(request, *args, **kwargs)
 
-    def finalize_response(self, request, response, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def finalize_response(self, request, response, *args, **kwargs):
         if not testkit_enabled():  # production: this path does not exist, nothing to record
             return OCSView.finalize_response(self, request, response, *args, **kwargs)
         return super().finalize_response(request, response, *args, **kwargs)
@@ -80,7 +80,7 @@ class FaultsView(TestkitView):
         except FaultError as exc:
             raise BadRequest(str(exc)) from None
         fault = fault_store().arm(fields)
-        request.testkit_fault = fault.id  # type: ignore[attr-defined]
+        request.testkit_fault = fault.id
         return Response(asdict(fault), status=201)
 
     @extend_schema(exclude=True, summary="ephemeral stacks: disarm every fault", tags=["testkit"])
@@ -127,5 +127,5 @@ class UsersView(TestkitView):
         if not isinstance(admin, bool):
             raise BadRequest("admin must be true or false")
         user = kit_user_create(uid=uid, admin=admin)
-        request.testkit_user = user.id  # type: ignore[attr-defined]
+        request.testkit_user = user.id
         return Response(user.as_dict(), status=201)

@@ -18,7 +18,7 @@ def is_postgres(url: str) -> bool:
     return urlsplit(url).scheme in POSTGRES_SCHEMES
 
 
-def _with_database(url: str, name: str) -> str:
+def with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
@@ -53,10 +53,10 @@ class ThrowawayDatabase:
         if not is_postgres(base_url):
             return cls(url=f"sqlite:///{data_dir / 'db.sqlite3'}")
         name = prefix + secrets.token_hex(6)
-        admin_url = _with_database(base_url, "postgres")
+        admin_url = with_database(base_url, "postgres")
         with pg_connect(admin_url) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
-        return cls(url=_with_database(base_url, name), admin_url=admin_url, name=name)
+        return cls(url=with_database(base_url, name), admin_url=admin_url, name=name)
 
     @property
     def is_postgres(self) -> bool:
@@ -64,7 +64,7 @@ class ThrowawayDatabase:
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one read query against the stack's database (placeholders: %s)."""
-        if self.is_postgres:
+        if is_postgres(self.url):
             with pg_connect(self.url) as conn:
                 return list(conn.execute(sql, params).fetchall())
         conn = sqlite3.connect(self.url.removeprefix("sqlite:///"))

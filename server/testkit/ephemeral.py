@@ -49,6 +49,7 @@ _DROPPED = (
     "DATABASE_URL",
     "E2EE_SIGNER",
     "LOG_FORMAT",
+    "E2EE_BLOB_STORE",
 )
 
 
@@ -107,7 +108,7 @@ class Ephemeral:
         env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith("PKCS11_")
+            if not k.startswith(("PKCS11_", "E2EE_S3_"))
             and k not in _DROPPED
             and k.removesuffix("_FILE") not in _DROPPED
         }
@@ -279,9 +280,7 @@ class Ephemeral:
                         "admin": next(uid for uid, u in users.items() if u["admin"]),
                         "faults": url + FAULTS_PATH,
                         "data_dir": str(self.data_dir),
-                        "database": "postgresql"
-                        if self.database and self.database.is_postgres
-                        else "sqlite",
+                        "database_url": self.database.url if self.database else "",
                         "signing": self.options.signing,
                         "pid": os.getpid(),
                     }

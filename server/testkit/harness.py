@@ -209,6 +209,18 @@ class EphemeralServer:
         return Path(self.info["data_dir"])
 
     @property
+    def database_url(self) -> str:
+        """The stack's own database (SQLite file in the data dir, or a temporary PostgreSQL
+        database): for suites that want to look behind the API."""
+        return self.info["database_url"]
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """One read query against the stack's database (placeholders: %s)."""
+        from .database import ThrowawayDatabase
+
+        return ThrowawayDatabase(url=self.database_url).query(sql, params)
+
+    @property
     def users(self) -> dict[str, StackUser]:
         return {uid: StackUser.from_json(u) for uid, u in self.info["users"].items()}
 
