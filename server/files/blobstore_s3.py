@@ -451,6 +451,14 @@ class S3BlobStore:
             if _error_code(exc) != "NoSuchUpload":
                 raise _failed("aborting an upload", exc) from exc
 
+    def create_bucket(self) -> None:
+        """Create the bucket unless it exists (ours or created meanwhile by another node)."""
+        try:
+            self.client.create_bucket(Bucket=self.config.bucket)
+        except Exception as exc:
+            if _error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise _failed(f"creating bucket {self.config.bucket!r}", exc) from exc
+
     def check(self) -> None:
         """Fail clearly if the bucket is unreachable or the credentials are refused."""
         try:

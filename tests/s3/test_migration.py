@@ -101,3 +101,15 @@ def test_unreachable_or_refused_s3_is_a_clear_error(setup, settings):
     with pytest.raises(CommandError, match="reaching bucket") as failed:
         migrate()
     assert secret not in str(failed.value)
+
+
+def test_blobs_s3_bucket_checks_and_creates_the_bucket(settings, seaweedfs):
+    name = "e2ee-new-" + secrets.token_hex(4)
+    settings.BLOB_S3 = seaweedfs.blob_store_settings(name)
+    with pytest.raises(CommandError, match="reaching bucket"):
+        call_command("blobs_s3_bucket", stdout=io.StringIO())
+    for _ in range(2):  # a second replica starting later finds it made
+        out = io.StringIO()
+        call_command("blobs_s3_bucket", "--create", stdout=out)
+        assert f"bucket '{name}'" in out.getvalue()
+    call_command("blobs_s3_bucket", stdout=io.StringIO())
