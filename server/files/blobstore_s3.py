@@ -268,7 +268,18 @@ class _S3Reader(io.RawIOBase):
         if self._body is None or self._body_pos != self._pos:
             self._open_at(self._pos)
         want = self._size - self._pos if size is None or size < 0 else size
-        data: bytes = self._body.read(want)
+        try:
+            data: bytes = self._body.read(want)
+        except Exception:
+            data = b""
+        if not data:  # the stream ended before the object did: resume here, once
+            self._open_at(self._pos)
+            try:
+                data = self._body.read(want)
+            except Exception as exc:
+                raise _failed("reading a blob", exc) from exc
+            if not data:
+                raise S3StoreError("object store: a blob ended before its size")
         self._pos += len(data)
         self._body_pos = self._pos
         return data

@@ -211,3 +211,18 @@ def test_a_bucket_is_required():
     with pytest.raises(S3StoreError, match="E2EE_S3_BUCKET"):
         S3Config.from_settings({"BUCKET": ""})
     assert S3Config.from_settings({"BUCKET": "b", "PART_SIZE": 1}).part_size == 5 * MiB
+
+
+def test_a_read_stream_that_drops_resumes_at_the_same_offset(s3_store):
+    data = pattern(3 * MiB)
+    writer = s3_store.open_writer()
+    writer.write(data)
+    key = writer.commit()
+    with s3_store.open_read(key) as blob:
+        assert blob.read(MiB) == data[:MiB]
+        blob._body._raw_stream.close()  # the connection goes away mid-object
+        reopened = []
+        open_at = blob._open_at
+        blob._open_at = lambda position: (reopened.append(position), open_at(position))
+        assert blob.read() == data[MiB:]
+        assert reopened == [MiB]
