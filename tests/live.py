@@ -19,7 +19,6 @@ import secrets
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -28,10 +27,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
+
+from server.testkit.database import ThrowawayDatabase, is_postgres, pg_connect
+from server.testkit.ephemeral import gunicorn_private_flags
 
 REPO = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 60.0
@@ -43,66 +44,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _is_postgres(url: str) -> bool:
-    return urlsplit(url).scheme in ("postgres", "postgresql", "pgsql", "psql")
+# The throw-away database is the test kit's (server.testkit.database), shared with
+# `e2ee-stack serve --ephemeral`; these names stay for the suites that import them.
+_is_postgres = is_postgres
+_pg_connect = pg_connect
 
 
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-def _pg_connect(url: str) -> Any:
-    import psycopg
-
-    parts = urlsplit(url)
-    return psycopg.connect(
-        host=parts.hostname or "127.0.0.1", port=parts.port or 5432,
-        user=parts.username, password=parts.password,
-        dbname=parts.path.lstrip("/") or "postgres", autocommit=True,
-    )
-
-
-@dataclass
-class _Database:
-    """The stack's own database: a fresh PostgreSQL database, or SQLite in the data dir."""
-
-    url: str
-    admin_url: str | None = None  # set for PostgreSQL: where to CREATE/DROP from
-    name: str | None = None
+class _Database(ThrowawayDatabase):
+    """The stack's own database: a fresh PostgreSQL database when DATABASE_URL names one,
+    otherwise SQLite in the data dir."""
 
     @classmethod
-    def create(cls, data_dir: Path) -> _Database:
-        base = os.environ.get("DATABASE_URL", "")
-        if not _is_postgres(base):
-            return cls(url=f"sqlite:///{data_dir / 'db.sqlite3'}")
-        name = "e2ee_live_" + secrets.token_hex(6)
-        admin_url = _with_database(base, "postgres")
-        with _pg_connect(admin_url) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return cls(url=_with_database(base, name), admin_url=admin_url, name=name)
-
-    @property
-    def is_postgres(self) -> bool:
-        return self.admin_url is not None
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run one read query against the stack's database (placeholders: %s)."""
-        if self.is_postgres:
-            with _pg_connect(self.url) as conn:
-                return list(conn.execute(sql, params).fetchall())
-        path = self.url.removeprefix("sqlite:///")
-        conn = sqlite3.connect(path)
-        try:
-            return list(conn.execute(sql.replace("%s", "?"), params).fetchall())
-        finally:
-            conn.close()
-
-    def drop(self) -> None:
-        if self.admin_url is None:
-            return
-        with _pg_connect(self.admin_url) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+    def create(cls, data_dir: Path, base_url: str | None = None,  # type: ignore[override]
+               prefix: str = "e2ee_live_") -> _Database:
+        url = os.environ.get("DATABASE_URL", "") if base_url is None else base_url
+        return super().create(data_dir, url, prefix)  # type: ignore[return-value]
 
 
 @dataclass
@@ -213,7 +169,8 @@ class LiveStack:
                     [sys.executable, "-m", "gunicorn", "server.wsgi:application",
                      "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
                      "--worker-class", "gthread", "--threads", str(self.threads),
-                     "--timeout", "300", "--graceful-timeout", "5"],
+                     "--timeout", "300", "--graceful-timeout", "5",
+                     *gunicorn_private_flags()],
                     cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 )
             finally:

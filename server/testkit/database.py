@@ -60,7 +60,7 @@ class ThrowawayDatabase:
 
     @property
     def is_postgres(self) -> bool:
-        return self.admin_url is not None
+        return is_postgres(self.url)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one read query against the stack's database (placeholders: %s)."""

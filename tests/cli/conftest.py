@@ -1,4 +1,6 @@
-"""The `e2ee` command against a live stack (gunicorn as a real process, its own database).
+"""The `e2ee` command against a live stack: an ephemeral one per module, started exactly as
+client developers start theirs (`e2ee-stack serve --ephemeral`, server.testkit), with inline
+signing (no worker process) and no default users; users come from its testkit endpoint.
 
 Each `Device` is one configuration directory (E2EE_CONFIG_DIR): alice's laptop and phone are
 two devices of one account. Commands run in-process through click's runner, so a failure
@@ -7,7 +9,6 @@ shows its stderr line; `Device.run_process` runs the installed console script in
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -15,32 +16,59 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 
 from client.cli import main
+from server.testkit.database import ThrowawayDatabase
+from server.testkit.harness import EphemeralServer
 from tests.live import LiveStack
 
 E2EE = Path(sys.executable).with_name("e2ee")
-STACK_ENV = {"E2EE_SIGNING": "inline", "E2EE_SIGNER": "software", "LOG_LEVEL": "INFO"}
 
 
-def prepare_ca(stack: LiveStack) -> None:
-    """A software CA key for issuance (`manage.py ca init`, where that command exists)."""
-    with contextlib.suppress(RuntimeError):
-        stack.manage("ca", "init", "--backend", "software")
+@dataclass
+class KitStack:
+    """An ephemeral stack with the parts of tests.live.LiveStack these tests use."""
+
+    server: EphemeralServer
+
+    @property
+    def base_url(self) -> str:
+        return self.server.url
+
+    @property
+    def data_dir(self) -> Path:
+        return self.server.data_dir
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def database(self) -> ThrowawayDatabase:
+        return ThrowawayDatabase(url=self.server.database_url)
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        return self.server.query(sql, params)
+
+    def client(self, auth: tuple[str, str] | None = None, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, auth=auth, timeout=120, **kwargs)
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LiveStack]:
-    with LiveStack.start(env=STACK_ENV) as live:
-        prepare_ca(live)
-        yield live
+def stack(tmp_path_factory) -> Iterator[KitStack]:
+    base = tmp_path_factory.mktemp("stack")
+    seed = base / "seed.yaml"
+    seed.write_text("users: []\n")  # the admin only; each test makes its own users
+    with EphemeralServer.start(seed=seed, inline_signing=True, log_path=base / "log") as server:
+        yield KitStack(server)
 
 
 @dataclass
 class Device:
-    stack: LiveStack
+    stack: KitStack | LiveStack
     user: str
     password: str
     config: Path
@@ -90,14 +118,22 @@ class Device:
         self.ok("login", self.stack.base_url, "--user", self.user, "--password-file", secret)
 
 
+def new_account(stack: KitStack | LiveStack, user: str) -> str:
+    """A user and an app password: one testkit call, or (a module's own LiveStack, e.g. the
+    SoftHSM story) the management commands."""
+    if isinstance(stack, KitStack):
+        return stack.server.create_user(user).app_password
+    stack.create_user(user)
+    return stack.create_app_password(user, name="cli tests")
+
+
 @pytest.fixture(scope="module")
 def make_device(stack, tmp_path_factory):
     passwords: dict[str, str] = {}
 
     def make(user: str, name: str = "laptop", *, login: bool = True) -> Device:
         if user not in passwords:
-            stack.create_user(user)
-            passwords[user] = stack.create_app_password(user, name="cli tests")
+            passwords[user] = new_account(stack, user)
         config = tmp_path_factory.mktemp(f"{user}-{name}")
         device = Device(stack, user, passwords[user], config / "e2ee")
         if login:

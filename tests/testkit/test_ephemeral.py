@@ -16,6 +16,7 @@ import pytest
 
 from server.testkit.database import is_postgres, pg_connect, with_database
 from server.testkit.harness import EphemeralServer
+from tests.live import LiveStack
 
 pytestmark = pytest.mark.e2e
 
@@ -175,3 +176,19 @@ def test_harness_reports_a_stack_that_cannot_start(tmp_path):
     ):
         pass
     assert "not valid JSON" in (tmp_path / "log").read_text()
+
+
+def test_a_regular_server_has_no_testkit_and_an_ephemeral_one_has(e2ee_server):
+    testkit = "/ocs/v2.php/apps/e2ee_stack/api/v1/testkit/"
+    with LiveStack.start(workers=1) as live:  # gunicorn on server.wsgi, as in production
+        password = live.manage("useradd", "root", "--admin").strip()
+        with live.client(auth=("root", password)) as http:
+            for path, body in (
+                ("faults", {"fault": "lock-423"}),
+                ("users", {}),
+                ("expire-lock", {}),
+            ):
+                assert http.post(testkit + path, json=body).status_code == 404, path
+            assert http.get(testkit + "faults").status_code == 404
+    with e2ee_server.http(e2ee_server.admin) as http:
+        assert http.get(testkit + "faults").status_code == 200
