@@ -192,3 +192,52 @@ def test_a_regular_server_has_no_testkit_and_an_ephemeral_one_has(e2ee_server):
             assert http.get(testkit + "faults").status_code == 404
     with e2ee_server.http(e2ee_server.admin) as http:
         assert http.get(testkit + "faults").status_code == 200
+
+
+EXTERNAL_SUITE = """
+import httpx
+
+
+def test_fixtures(e2ee_server, e2ee_user, e2ee_client, e2ee_faults, tmp_path):
+    me = httpx.get(e2ee_server.url + "/ocs/v2.php/cloud/user?format=json",
+                   auth=e2ee_user.auth, headers={"OCS-APIRequest": "true"})
+    assert me.json()["ocs"]["data"]["id"] == e2ee_user.id == e2ee_client.user.id
+    assert len(e2ee_client.mnemonic.split()) == 12
+    assert e2ee_client.run("encrypt", "Vault").exit_code == 0
+    e2ee_faults.lock_423(user=e2ee_user.id)
+    (tmp_path / "a.txt").write_text("hello")
+    assert e2ee_client.run("put", tmp_path / "a.txt", "Vault/").exit_code == 1
+    assert e2ee_client.run("put", tmp_path / "a.txt", "Vault/").exit_code == 0
+    with e2ee_client.session() as session:
+        assert session.user == e2ee_user.id
+"""
+
+
+def test_the_plugin_serves_a_suite_outside_this_repository(tmp_path):
+    """What a client developer's project gets from `pip install e2ee-stack`: the pytest11
+    entry point, nothing from this repository's conftest."""
+    (tmp_path / "test_mine.py").write_text(EXTERNAL_SUITE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-W",
+            "error",
+            "--e2ee-inline-signing",
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_mine.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "1 passed" in done.stdout
