@@ -18,7 +18,7 @@ from xml.etree import ElementTree
 
 import httpx
 
-from client import __version__
+from client import __version__, bulk
 from client.davxml import DAV_NS, NC_NS, OC_NS, PROPFIND_BODY, DavEntry, parse_multistatus, text
 from client.errors import (
     AuthenticationError,
@@ -98,13 +98,15 @@ class ServerApi:
         self.base_url = base_url.rstrip("/")
         self.user = user
         auth = (user, password) if user is not None and password is not None else None
+        headers = {"User-Agent": USER_AGENT, "X-E2EE-SUPPORTED": "true"}
         self._http = httpx.Client(
-            base_url=self.base_url,
-            auth=auth,
-            timeout=timeout,
-            headers={"User-Agent": USER_AGENT, "X-E2EE-SUPPORTED": "true"},
-            transport=transport,
+            base_url=self.base_url, auth=auth, timeout=timeout, headers=headers, transport=transport
         )
+        # large downloads bypass h11 (client.bulk) unless httpx was set up specially
+        self._bulk: tuple[dict[str, str], float] | None = None
+        if transport is None and bulk.usable(self.base_url):
+            credentials = {"Authorization": bulk.basic_auth(*auth)} if auth is not None else {}
+            self._bulk = {**headers, **credentials}, timeout
 
     def __repr__(self) -> str:
         return f"ServerApi({self.base_url!r}, user={self.user!r})"
@@ -331,6 +333,22 @@ class ServerApi:
                 yield (int(length) if length and length.isdigit() else None), _chunks(response)
         except httpx.HTTPError as exc:
             raise ServerError(f"download: connection failed ({type(exc).__name__})") from None
+
+    @contextmanager
+    def open_download(
+        self, path: str, size_hint: int | None = None
+    ) -> Iterator[tuple[int | None, bulk.ChunkReader | bulk.BulkResponse]]:
+        """GET streamed as a reader: yields (Content-Length or None, an object with
+        ``readinto``). Bodies of ``size_hint`` (a listing's size) >= BULK_MIN skip h11."""
+        if self._bulk is None or size_hint is None or size_hint < bulk.BULK_MIN:
+            with self.download(path) as (length, chunks):
+                yield length, bulk.ChunkReader(chunks)
+            return
+        headers, timeout = self._bulk
+        with bulk.get(self.base_url, self.dav_url(path), headers, timeout=timeout) as response:
+            if response.status >= 400:
+                raise_for(response.as_httpx(), "download")
+            yield response.length, response
 
     def delete(self, path: str, token: str | None = None) -> None:
         headers = {TOKEN_HEADER: token} if token else {}

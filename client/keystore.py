@@ -304,4 +304,6 @@ class Keystore:
         return dict(self._json(f"sync/{key}.json", {}))
 
     def save_sync_state(self, key: str, state: dict[str, Any]) -> None:
-        self._put_json(f"sync/{key}.json", state)
+        # compact, not indented: the C encoder, ~10x faster for a base of many files
+        text = json.dumps(state, separators=(",", ":"), ensure_ascii=False)
+        _write(self._path(f"sync/{key}.json"), text.encode("utf-8"), SECRET)

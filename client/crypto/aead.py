@@ -112,16 +112,20 @@ def decrypt_stream(
     secret: FileSecret,
     *,
     expected_tag: bytes | None = None,
+    size_hint: int | None = None,
 ) -> int:
     """Decrypt ``ct‖tag`` from ``src`` into ``dst``; return the plaintext length.
 
     ``dst`` receives plaintext *before* the tag is checked at the end: it must be a scratch
     destination the caller discards when this raises (see ``client.offline.atomic_output``).
+    ``size_hint`` (the expected ``ct‖tag`` length, untrusted) only sizes the buffers: a 4 KiB
+    file should not pay for zeroing 2 MiB of them.
     """
     decryptor = Cipher(algorithms.AES(secret.key), modes.GCM(secret.nonce)).decryptor()
+    chunk = CHUNK_SIZE if size_hint is None else max(min(size_hint, CHUNK_SIZE), 4096)
     # The last 16 bytes of the stream are the tag, so always hold back 16 bytes at the front.
-    buf = bytearray(TAG_LENGTH + CHUNK_SIZE)
-    outbuf = bytearray(TAG_LENGTH + CHUNK_SIZE + 15)
+    buf = bytearray(TAG_LENGTH + chunk)
+    outbuf = bytearray(TAG_LENGTH + chunk + 15)
     view, outview = memoryview(buf), memoryview(outbuf)
     held = _read_full(src, view[:TAG_LENGTH])
     total = 0

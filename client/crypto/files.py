@@ -54,9 +54,14 @@ def decrypt_file(blob: bytes, entry: FileEntry) -> bytes:
     return decrypt(secret_of(entry), blob, expected_tag=entry.authentication_tag)
 
 
-def decrypt_file_stream(src: Readable, dst: Writable, entry: FileEntry) -> int:
-    """Streaming :func:`decrypt_file`; ``dst`` must be discarded if this raises."""
-    return decrypt_stream(src, dst, secret_of(entry), expected_tag=entry.authentication_tag)
+def decrypt_file_stream(
+    src: Readable, dst: Writable, entry: FileEntry, *, size_hint: int | None = None
+) -> int:
+    """Streaming :func:`decrypt_file`; ``dst`` must be discarded if this raises.
+    ``size_hint``: the blob's expected length (sizes the buffers only)."""
+    return decrypt_stream(
+        src, dst, secret_of(entry), expected_tag=entry.authentication_tag, size_hint=size_hint
+    )
 
 
 def reencrypt_file(blob: bytes, entry: FileEntry) -> tuple[bytes, FileEntry]:

@@ -33,14 +33,16 @@ from client.cli_support import atomic_output  # noqa: F401 - re-exported for tes
 from client.errors import LocalPathError, NotEncryptedError
 from client.ops.session import Progress, Session
 from client.ops.transaction import Transaction
-from client.ops.transfer import download_entry, record_upload, seal_upload
+from client.ops.transfer import download_entry, record_upload, seal_upload, sync_folder
 from client.ops.tree import EncryptedFolder, join, load_child, locate
 from client.protocol import FileEntry, b64encode
 
 #: Uploads per transaction; a batch also closes when it passes BATCH_BYTES.
 BATCH_FILES, BATCH_BYTES = 500, 256 * 1024 * 1024
-#: Transfers in flight at once: small files are bound by round trips, not bandwidth.
-PARALLEL = 4
+#: Transfers in flight at once: small files are bound by round trips, not bandwidth. Uploads
+#: share one lock and write the database; downloads only read (8: the stack's default
+#: gunicorn serves 2 workers x 4 threads; measured best of 4/8/16 in bench/client_transfer.py).
+PARALLEL, PARALLEL_DOWNLOADS = 4, 8
 
 
 @dataclass
@@ -137,13 +139,20 @@ class Syncer:
         self.base: dict[str, dict[str, Any]] = dict(self.state.get("files", {}))
         self.base_dirs: set[str] = set(self.state.get("dirs", []))
         self.report = Report()
-        self._saved_at = 0.0
+        self._saved_at = self._save_cost = 0.0
 
     def save(self) -> None:
-        self._saved_at = time.monotonic()
+        start = time.monotonic()
         self.session.keystore.save_sync_state(
             self.key, {"files": self.base, "dirs": sorted(self.base_dirs)}
         )
+        self._saved_at = time.monotonic()
+        self._save_cost = self._saved_at - start
+
+    def _save_due(self) -> bool:
+        # Saving holds the GIL (JSON of the whole base: ~0.15 s for 1000 files), stalling
+        # every transfer thread: keep it under ~5% of the run, and at least 2 s apart.
+        return time.monotonic() - self._saved_at > max(2.0, 20 * self._save_cost)
 
     def _record(self, rel: str, tag: str, st: os.stat_result | None = None) -> None:
         st = st if st is not None else (self.local / rel).stat()
@@ -191,8 +200,7 @@ class Syncer:
                     remote_deletes.append(rel)
             else:
                 self.base.pop(rel, None)
-        self._download_all()
-        self.save()
+        self._download_all()  # saves the base
         self._sync_dirs(local_dirs, remote_dirs, uploads)
         self._push(uploads, remote_deletes, remote_files, remote_dirs)
         self._prune_dirs(local_dirs, remote_dirs)
@@ -208,27 +216,44 @@ class Syncer:
         target = self.local / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         download_entry(
-            self.session, remote.folder, remote.uuid, remote.entry, target, self.progress
+            self.session,
+            remote.folder,
+            remote.uuid,
+            remote.entry,
+            target,
+            self.progress,
+            durable=False,  # each file is fsynced before its rename; folders in save_landed
         )
 
     def _download_all(self) -> None:
         """Several downloads at once (each lands on its own); the base follows in order."""
         for _, remote in self.downloads:  # fill the listings before threads share them
             remote.folder.listing(self.session)
-        with ThreadPoolExecutor(PARALLEL) as pool:
+        landed: set[Path] = set()
+        with ThreadPoolExecutor(PARALLEL_DOWNLOADS) as pool:
             futures = [
                 (rel, remote, pool.submit(self._fetch, rel, remote))
                 for rel, remote in self.downloads
             ]
             for rel, remote, future in futures:
                 future.result()
+                landed.add((self.local / rel).parent)
                 self._record(rel, remote.tag)
                 self.report.downloaded.append(rel)
-                # resumable: landed files reach the saved base often (a re-run redoes at most
-                # a few, and finds them equal); not after each file, O(n²) for many files.
-                if time.monotonic() - self._saved_at > 1.0:
-                    self.save()
+                # resumable: landed files reach the saved base often (a re-run redoes the
+                # others, and finds them equal); not after each file, O(n²) for many files.
+                if self._save_due():
+                    self._save_landed(landed)
+        self._save_landed(landed)
         self.downloads = []
+
+    def _save_landed(self, folders: set[Path]) -> None:
+        """The base may name a downloaded file only once its rename is durable: a base that
+        outlived a lost rename would read as a local delete and delete the remote file."""
+        for folder in folders:
+            sync_folder(folder)
+        folders.clear()
+        self.save()
 
     def _same_content(self, rel: str, remote: RemoteFile) -> bool:
         """New on both sides: identical bytes are agreement, not a conflict."""

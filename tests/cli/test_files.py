@@ -111,6 +111,12 @@ def test_large_file_streams_with_progress_and_verifies(alice, tmp_path):
     result = alice.run_process("get", "Big/big.bin", out)
     assert result.returncode == 0, result.stderr
     assert out.read_bytes() == big.read_bytes()
+    # a large plain file takes the same bulk path (client.bulk) outside encrypted trees
+    alice.ok("mkdir", "PlainBig")
+    alice.ok("put", big, "PlainBig/")
+    plain_out = tmp_path / "plain.out"
+    alice.ok("get", "PlainBig/big.bin", plain_out)
+    assert plain_out.read_bytes() == big.read_bytes()
 
 
 def _blob_files(stack):
@@ -194,3 +200,27 @@ def test_tampered_blob_is_refused_and_nothing_is_written(alice, tmp_path):
     result = alice.fails(3, "get", "Tamper/t.txt", out)
     assert "DecryptionError" in result.stderr
     assert not out.exists() and list(tmp_path.glob(".out.txt*")) == []
+
+
+@pytest.mark.parametrize(
+    ("where", "error"), [("body", "DecryptionError"), ("tag", "TagMismatchError")]
+)
+def test_tampered_large_blob_is_refused_and_nothing_is_written(alice, tmp_path, where, error):
+    """Large downloads (http.client body, disk thread, early writeback) check as strictly."""
+    folder = f"TamperBig-{where}"
+    alice.ok("encrypt", folder)
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(6 << 20))
+    before = set(_blob_files(alice.stack))
+    alice.ok("put", source, f"{folder}/")
+    (blob,) = [p for p in set(_blob_files(alice.stack)) - before if p.stat().st_size > 6 << 20]
+    out = tmp_path / "out.bin"
+    alice.ok("get", f"{folder}/big.bin", out)  # twin: the honest blob
+    assert out.read_bytes() == source.read_bytes()
+    out.unlink()
+    data = bytearray(blob.read_bytes())
+    data[5 << 20 if where == "body" else -1] ^= 1
+    blob.write_bytes(bytes(data))
+    result = alice.fails(3, "get", f"{folder}/big.bin", out)
+    assert error in result.stderr
+    assert not out.exists() and list(tmp_path.glob(".out.bin*")) == []

@@ -72,6 +72,22 @@ def test_stream_matches_one_shot(size, nonce_len):
     assert back.getvalue() == plaintext
 
 
+@pytest.mark.parametrize("size", [0, 100, 5000, aead.CHUNK_SIZE + 3])
+@pytest.mark.parametrize("hint", [0, 17, 4096, 5016, 1 << 30])
+def test_size_hint_sizes_buffers_only(size, hint):
+    """The hint comes from the server's listing: a lie changes the speed, never the result."""
+    plaintext = bytes(i % 253 for i in range(size))
+    blob = aead.encrypt(SECRET, plaintext)
+    out = io.BytesIO()
+    tag = blob[-16:]
+    got = crypto.decrypt_stream(io.BytesIO(blob), out, SECRET, expected_tag=tag, size_hint=hint)
+    assert got == size and out.getvalue() == plaintext
+    bad = bytearray(blob)
+    bad[0 if size else -1] ^= 1
+    with pytest.raises((DecryptionError, TagMismatchError)):
+        crypto.decrypt_stream(io.BytesIO(bytes(bad)), io.BytesIO(), SECRET, size_hint=hint)
+
+
 @pytest.mark.parametrize("step", [1, 7, 16, 17, 4096])
 def test_stream_with_short_reads(step):
     plaintext = bytes(range(256)) * 40
