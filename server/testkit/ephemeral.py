@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -101,6 +102,7 @@ class Ephemeral:
         # filesystem broker takes ~4 s, and it has nothing to save) before SIGKILL.
         self.stop_signals: dict[int, tuple[int, float]] = {}
         self.stopping = threading.Event()
+        self.secret_key = secrets.token_urlsafe(50)
 
     # --- environment --------------------------------------------------------------------
 
@@ -122,6 +124,8 @@ class Ephemeral:
                 "DATABASE_URL": self.database.url,
                 "CELERY_BROKER_URL": "filesystem://",
                 "E2EE_TESTKIT": "1",
+                # one key for every process (each generating its own file would race)
+                "SECRET_KEY": self.secret_key,
                 "E2EE_SIGNER": "software",
                 "E2EE_SIGNING": self.options.signing,
                 "E2EE_TESTKIT_WORKER_READY": str(self.data_dir / "worker-ready"),
@@ -133,10 +137,12 @@ class Ephemeral:
 
     # --- steps ----------------------------------------------------------------------------
 
-    def prepare(self, seed: Seed) -> dict[str, Any]:
+    def create_database(self) -> None:
         self.database = ThrowawayDatabase.create(
             self.data_dir, os.environ.get("DATABASE_URL", ""), prefix="e2ee_ephemeral_"
         )
+
+    def prepare(self, seed: Seed) -> dict[str, Any]:
         result = subprocess.run(  # noqa: S603 - our arguments
             [sys.executable, "-m", "server.testkit.prepare"],
             input=json.dumps({"users": seed.database_users()}).encode(),
@@ -163,32 +169,12 @@ class Ephemeral:
         self.stop_signals[child.pid] = stop
         return child
 
-    def start(self) -> str:
+    def start_web(self) -> str:
+        """gunicorn on a socket bound here; it boots while the database is migrated (it
+        touches the database only when requests come, and none come before prepare ends)."""
         listener = socket.create_server((self.options.host, self.options.port))
         port = listener.getsockname()[1]
         try:
-            if self.options.signing == "worker":
-                self._spawn(
-                    [
-                        sys.executable,
-                        "-m",
-                        "celery",
-                        "--quiet",
-                        "-A",
-                        "server.testkit.worker:app",
-                        "worker",
-                        "-Q",
-                        "hsm",
-                        "-P",
-                        "solo",
-                        "-l",
-                        "WARNING",
-                        "--without-mingle",
-                        "--without-gossip",
-                        "--without-heartbeat",
-                    ],
-                    (signal.SIGTERM, 1.0),
-                )
             web_env = {k: v for k, v in self.env().items() if not k.startswith("PKCS11_")}
             self._spawn(
                 [
@@ -218,6 +204,32 @@ class Ephemeral:
             listener.close()  # gunicorn holds its own copy
         host = f"[{self.options.host}]" if ":" in self.options.host else self.options.host
         return f"http://{host}:{port}"
+
+    def start_worker(self) -> None:
+        """After prepare: on start the worker re-queues pending orders from the database."""
+        if self.options.signing != "worker":
+            return
+        self._spawn(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "--quiet",
+                "-A",
+                "server.testkit.worker:app",
+                "worker",
+                "-Q",
+                "hsm",
+                "-P",
+                "solo",
+                "-l",
+                "WARNING",
+                "--without-mingle",
+                "--without-gossip",
+                "--without-heartbeat",
+            ],
+            (signal.SIGTERM, 1.0),
+        )
 
     def wait_ready(self, url: str) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -261,8 +273,10 @@ class Ephemeral:
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             seed = seed_load(self.options.seed) if self.options.seed else seed_parse(None)
+            self.create_database()
+            url = self.start_web()
             prepared = self.prepare(seed)
-            url = self.start()
+            self.start_worker()
             self.wait_ready(url)
             users = {u["id"]: u for u in prepared["users"]}
             try:
