@@ -35,7 +35,7 @@ from cryptography.x509.oid import NameOID
 from client import crypto
 from client.errors import E2EEError
 from client.protocol import MetadataDocumentV2, parse_metadata_document
-from tests.cli.conftest import STACK_ENV, Device, prepare_ca
+from tests.cli.conftest import Device
 from tests.hostile.proxy import HostileProxy, metadata_upload
 from tests.live import LiveStack
 
@@ -45,10 +45,14 @@ pytestmark = pytest.mark.hostile
 # --- the malicious server ----------------------------------------------------------------------
 
 
+#: Inline software signing: the attacker holds the CA key file (data_dir/keys/ca.key.pem).
+STACK_ENV = {"E2EE_SIGNING": "inline", "E2EE_SIGNER": "software", "LOG_LEVEL": "INFO"}
+
+
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LiveStack]:
     with LiveStack.start(env=STACK_ENV) as live:
-        prepare_ca(live)
+        live.manage("ca", "init", "--backend", "software")
         yield live
 
 

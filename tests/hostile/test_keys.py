@@ -11,6 +11,7 @@ import base64
 import json
 
 import pytest
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from client import crypto
@@ -114,9 +115,29 @@ def test_K2_own_key_substitution(make_device, proxy, attacker, tmp_path):
 # --- K3 ----------------------------------------------------------------------------------------
 
 
+REVOKED = "/ocs/v2.php/apps/e2ee_stack/api/v1/revoked"
+
+
 def swap_server_key(attacker):
-    pem = crypto.public_key_to_pem(attacker.new_key().public_key())
-    return edit_ocs("GET", f"{E2EE_API}/server-key", lambda data: {**data, "public-key": pem})
+    """Serve the attacker's key as the server key, and re-sign the revoked list with it (what
+    a server that swaps its key would do, so the client cannot tell from the list)."""
+    key = attacker.new_key()
+    pem = crypto.public_key_to_pem(key.public_key())
+    swap = edit_ocs("GET", f"{E2EE_API}/server-key", lambda data: {**data, "public-key": pem})
+
+    def resign(data):
+        if not data.get("list"):
+            return data
+        signature = key.sign(data["list"].encode(), padding.PKCS1v15(), hashes.SHA256())
+        return {**data, "signature": base64.b64encode(signature).decode()}
+
+    relist = edit_ocs("GET", REVOKED, resign)
+
+    def rule(exchange):
+        swap(exchange)
+        relist(exchange)
+
+    return rule
 
 
 def test_K3_server_key_swap_enrolled(make_device, proxy, attacker):
