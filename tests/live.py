@@ -17,7 +17,6 @@ import contextlib
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -33,6 +32,7 @@ import pytest
 
 from server.testkit.database import ThrowawayDatabase, is_postgres, pg_connect
 from server.testkit.ephemeral import gunicorn_private_flags
+from server.testkit.harness import terminate
 
 REPO = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 60.0
@@ -194,15 +194,8 @@ class LiveStack:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        if process is not None:
+            terminate(process, timeout=15)
 
     def log_text(self) -> str:
         try:

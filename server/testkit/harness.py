@@ -116,6 +116,19 @@ class Faults:
         return self._call("DELETE", "/faults")["cleared"]
 
 
+def terminate(
+    process: subprocess.Popen[Any], timeout: float = STOP_TIMEOUT, sig: int = signal.SIGTERM
+) -> None:
+    """Ask a child to stop; kill it if it has not within `timeout` seconds."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def _read_line(stream: IO[bytes], process: subprocess.Popen[bytes], timeout: float) -> bytes:
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:
@@ -184,13 +197,7 @@ class EphemeralServer:
         process, self.process = self.process, None
         if process is None:
             return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        terminate(process)
         if process.stdout is not None:
             process.stdout.close()
 
