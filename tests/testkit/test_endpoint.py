@@ -135,3 +135,14 @@ def test_basic_user_reads_the_claimed_id_only():
     assert basic_user({"HTTP_AUTHORIZATION": f"Basic {token}"}) == "alice"
     assert basic_user({"HTTP_AUTHORIZATION": "Basic %%%"}) is None
     assert basic_user({}) is None
+
+
+@pytest.mark.parametrize(
+    "option", [["--port", "8001"], ["--inline-signing"], ["--seed", "seed.yaml"]]
+)
+def test_ephemeral_options_need_ephemeral(option):
+    """Their positive twin: test_ephemeral.py starts `manage.py serve --ephemeral`."""
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="go with --ephemeral"):
+        call_command("serve", *option)

@@ -54,8 +54,8 @@ class Command(BaseCommand):
                     Options(seed=options["seed"], port=options["port"], signing=signing)
                 )
             )
-        if options["seed"] or options["inline_signing"]:
-            raise CommandError("--seed and --inline-signing go with --ephemeral")
+        if options["seed"] or options["inline_signing"] or options["port"]:
+            raise CommandError("--seed, --port and --inline-signing go with --ephemeral")
         call_command("bootstrap")
         if settings.E2EE_SIGNER == "software" and not no_signing_worker:
             from server.certificates.authority import ca_ensure_software
