@@ -28,27 +28,74 @@ def audit_record(
 ) -> AuditEvent:
     """Append one event. Appends are serialised so the chain has one head; call it outside the
     transaction of the change it reports, so failures are recorded too."""
-    details = details or {}
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_APPEND_LOCK])
-        last = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
-        seq = last["seq"] + 1 if last else 1
-        prev_hash = last["hash"] if last else GENESIS
+        return audit_append(
+            actor=actor,
+            action=action,
+            target=target,
+            outcome=outcome,
+            source_address=source_address,
+            details=details,
+        )
+
+
+def audit_append(
+    *,
+    actor: str,
+    action: str,
+    target: str = "",
+    outcome: str,
+    source_address: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event inside the caller's transaction, which must commit (or roll back) what
+    it reports together with the event: one commit instead of two. Call it last in the
+    transaction: the chain lock it takes is held until the commit."""
+    return audit_append_many(
+        [
+            {
+                "actor": actor,
+                "action": action,
+                "target": target,
+                "outcome": outcome,
+                "source_address": source_address,
+                "details": details,
+            }
+        ]
+    )[0]
+
+
+def audit_append_many(events: list[dict[str, Any]]) -> list[AuditEvent]:
+    """Append several events (keyword sets of `audit_record`) in order inside the caller's
+    transaction: one chain lock, one read of the head, one INSERT; each event still chains to
+    the one before it exactly as if appended alone."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_append needs a transaction; use audit_record")
+    if not events:
+        return []
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_APPEND_LOCK])
+    last = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
+    seq = last["seq"] if last else 0
+    prev_hash = last["hash"] if last else GENESIS
+    rows = []
+    for event in events:
+        seq += 1
         fields: dict[str, Any] = {
             "seq": seq,
             "created_at": timezone.now(),
-            "actor": actor[:300],
-            "action": action,
-            "target": target[:300],
-            "source_address": source_address or None,
-            "outcome": outcome,
-            "details": details,
+            "actor": event["actor"][:300],
+            "action": event["action"],
+            "target": event.get("target", "")[:300],
+            "source_address": event.get("source_address") or None,
+            "outcome": event["outcome"],
+            "details": event.get("details") or {},
         }
-        return AuditEvent.objects.create(
-            **fields, prev_hash=prev_hash, hash=event_hash(prev_hash=prev_hash, **fields)
-        )
+        digest = event_hash(prev_hash=prev_hash, **fields)
+        rows.append(AuditEvent(**fields, prev_hash=prev_hash, hash=digest))
+        prev_hash = digest
+    return AuditEvent.objects.bulk_create(rows)
 
 
 def _events() -> Iterator[AuditEvent]:

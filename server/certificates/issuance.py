@@ -15,15 +15,18 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from hsm.signer import Signer, key_fingerprint
 from server.accounts.models import User
-from server.audit.services import audit_record
+from server.audit.services import audit_append_many
 from server.errors import APIError, Conflict, Forbidden
 
 from .authority import ca_verify
@@ -107,9 +110,18 @@ def signer_checked() -> Signer:
     return signer
 
 
-def _policy_checked(
-    order: CertificateOrder, now: datetime.datetime
-) -> x509.CertificateSigningRequest:
+@dataclass
+class _Decision:
+    """What the policy allows: the CSR to sign, and the live certificate plus the approved
+    re-key request it consumes when this issuance replaces one."""
+
+    csr: x509.CertificateSigningRequest
+    replaced: Certificate | None = None
+    rekey: RekeyRequest | None = None
+
+
+def _policy_checked(order: CertificateOrder) -> _Decision:
+    """Every check, reading only (with row locks): a refusal leaves nothing to undo."""
     user = order.user
     if not user.is_active:
         raise Forbidden("The account is disabled")
@@ -117,72 +129,142 @@ def _policy_checked(
         raise Forbidden("Common name (CN) does not match the current user")
     csr = csr_validate(pem=order.csr_pem, expected_cn=order.key_owner)
     spki = key_fingerprint(rsa_key_checked(csr.public_key()))
-    if Certificate.objects.filter(spki_sha256=spki).exclude(key_owner=order.key_owner).exists():
-        raise Conflict("This public key is already certified for another user")
-    live = (
+    # One query: this key certified for anyone else (ever), and this identity's live one.
+    found = list(
         Certificate.objects.select_for_update()
-        .filter(key_owner=order.key_owner, deleted_at__isnull=True)
+        .filter(
+            (Q(spki_sha256=spki) & ~Q(key_owner=order.key_owner))
+            | Q(key_owner=order.key_owner, deleted_at__isnull=True)
+        )
+        .only("pk", "key_owner", "deleted_at")
+    )
+    if any(found_one.key_owner != order.key_owner for found_one in found):
+        raise Conflict("This public key is already certified for another user")
+    live = next((c for c in found if c.key_owner == order.key_owner), None)
+    if live is None:
+        return _Decision(csr)
+    rekey = (
+        RekeyRequest.objects.select_for_update()
+        .filter(key_owner=order.key_owner, approved_at__isnull=False, consumed_by=None)
+        .order_by("approved_at")
         .first()
     )
-    if live is not None:
-        rekey = (
-            RekeyRequest.objects.select_for_update()
-            .filter(key_owner=order.key_owner, approved_at__isnull=False, consumed_by=None)
-            .order_by("approved_at")
-            .first()
-        )
-        if rekey is None:
-            raise Conflict("A public key already exists")
-        live.deleted_at = now  # replaced; the row stays as history
-        live.save(update_fields=["deleted_at"])
-        rekey.consumed_by = order
-        rekey.save(update_fields=["consumed_by"])
-    return csr
+    if rekey is None:
+        raise Conflict("A public key already exists")
+    return _Decision(csr, replaced=live, rekey=rekey)
+
+
+#: Orders one signing transaction decides at most: the requested one plus pending ones no other
+#: worker holds. One commit, one audit-chain lock and bulk writes then serve them all.
+BATCH = 16
 
 
 def order_fulfil(*, order_id: int) -> CertificateOrder | None:
-    """Apply the policy and sign one order. Idempotent: an order that is no longer pending (or
-    gone) is left as it is, so a redelivered or repeated task changes nothing. Refusals are
-    recorded on the order; a signer failure (SignerError) rolls everything back and leaves the
-    order pending for the next attempt."""
+    """Decide this one order (see `orders_fulfil`); its state afterwards, None if gone."""
+    orders_fulfil(order_id=order_id, batch=1)
+    return CertificateOrder.objects.select_related("certificate").filter(pk=order_id).first()
+
+
+def orders_fulfil(*, order_id: int, batch: int = BATCH) -> list[CertificateOrder]:
+    """Apply the policy and sign `order_id` and, in the same transaction, up to `batch` - 1
+    other pending orders; returns the orders decided. Idempotent: an order that is no longer
+    pending (or gone) is left as it is, so a redelivered or repeated task changes nothing (the
+    tasks of the orders decided here find them decided). Refusals are recorded on the order; a
+    signer failure (SignerError) rolls everything back and leaves the orders pending. Decisions,
+    certificates and their audit events commit together."""
     signer = signer_checked()
+    try:
+        return _fulfil(order_id, signer, batch)
+    except IntegrityError:
+        # A certificate for one of these identities was stored meanwhile (PUT public-key):
+        # decide this order alone, from scratch; the policy now sees it.
+        return _fulfil(order_id, signer, 1)
+
+
+def _locked_pending(order_id: int, batch: int) -> list[CertificateOrder]:
+    pending = CertificateOrder.objects.select_for_update(of=("self",)).select_related("user")
+    first = pending.filter(pk=order_id, status=CertificateOrder.Status.PENDING).first()
+    if first is None:
+        return []
+    if batch <= 1:
+        return [first]
+    others = list(
+        pending.select_for_update(of=("self",), skip_locked=True)
+        .filter(status=CertificateOrder.Status.PENDING)
+        .exclude(pk=order_id)
+        .order_by("pk")[: batch - 1]
+    )
+    return [first, *others]
+
+
+def _fulfil(order_id: int, signer: Signer, batch: int) -> list[CertificateOrder]:
     with transaction.atomic():
-        order = (
-            CertificateOrder.objects.select_for_update(of=("self",))
-            .select_related("user")
-            .filter(pk=order_id)
-            .first()
-        )
-        if order is None or order.status != CertificateOrder.Status.PENDING:
-            return order
+        orders = _locked_pending(order_id, batch)
+        if not orders:
+            return []
         now = timezone.now()
-        try:
-            with transaction.atomic():  # a refusal undoes a half-applied replacement
-                csr = _policy_checked(order, now)
-                certificate = certificate_store(
-                    user=order.user,
-                    key_owner=order.key_owner,
-                    certificate=certificate_build(signer=signer, csr=csr, now=now),
-                    issued_by_server=True,
+        decided: list[CertificateOrder] = []
+        new: list[tuple[CertificateOrder, Certificate]] = []
+        owners: set[str] = set()
+        for order in orders:
+            if order.key_owner in owners:
+                continue  # a second order of one identity waits for its own task
+            owners.add(order.key_owner)
+            try:
+                decision = _policy_checked(order)
+                built = certificate_build(signer=signer, csr=decision.csr, now=now)
+                spki = key_fingerprint(rsa_key_checked(built.public_key()))
+                if any(certificate.spki_sha256 == spki for _, certificate in new):
+                    continue  # one key in two orders of this batch: judged by its own task
+            except APIError as refusal:
+                order.status = CertificateOrder.Status.REFUSED
+                order.refusal_status = refusal.status_code
+                order.refusal_message = str(refusal.detail)[:300]
+                log.info("certificate order %s refused: %s", order.pk, order.refusal_message)
+            else:
+                if decision.replaced is not None and decision.rekey is not None:
+                    decision.replaced.deleted_at = now  # replaced; the row stays as history
+                    decision.replaced.save(update_fields=["deleted_at"])
+                    decision.rekey.consumed_by = order
+                    decision.rekey.save(update_fields=["consumed_by"])
+                order.status = CertificateOrder.Status.ISSUED
+                new.append(
+                    (
+                        order,
+                        Certificate(
+                            key_owner=order.key_owner,
+                            user=order.user,
+                            pem=built.public_bytes(serialization.Encoding.PEM).decode(),
+                            serial=format(built.serial_number, "x"),
+                            spki_sha256=spki,
+                            issued_by_server=True,
+                        ),
+                    )
                 )
-        except APIError as refusal:
-            order.status = CertificateOrder.Status.REFUSED
-            order.refusal_status = refusal.status_code
-            order.refusal_message = str(refusal.detail)[:300]
-            log.info("certificate order %s refused: %s", order.pk, order.refusal_message)
-        else:
-            order.status = CertificateOrder.Status.ISSUED
+            order.finished_at = now
+            order.last_error = ""
+            decided.append(order)
+        Certificate.objects.bulk_create([certificate for _, certificate in new])
+        for order, certificate in new:
             order.certificate = certificate
             log.info("certificate order %s issued serial %s", order.pk, certificate.serial)
-        order.finished_at = now
-        order.last_error = ""
-        order.save()
-    _audit(order)
-    return order
+        CertificateOrder.objects.bulk_update(
+            decided,
+            [
+                "status",
+                "certificate",
+                "refusal_status",
+                "refusal_message",
+                "finished_at",
+                "last_error",
+            ],
+        )
+        audit_append_many([_audit_event(order) for order in decided])
+    return decided
 
 
-def _audit(order: CertificateOrder) -> None:
-    """Every decision of the worker, outside its transaction (the audit log's rule)."""
+def _audit_event(order: CertificateOrder) -> dict[str, Any]:
+    """Every decision of the worker, appended in the transaction that records it."""
     issued = order.status == CertificateOrder.Status.ISSUED
     details: dict[str, object] = {"order": order.pk}
     if issued and order.certificate is not None:
@@ -190,13 +272,13 @@ def _audit(order: CertificateOrder) -> None:
     else:
         details["status"] = order.refusal_status
         details["reason"] = order.refusal_message
-    audit_record(
-        actor="system",
-        action="certificate.issue",
-        target=f"key:{order.key_owner}",
-        outcome="success" if issued else "denied",
-        details=details,
-    )
+    return {
+        "actor": "system",
+        "action": "certificate.issue",
+        "target": f"key:{order.key_owner}",
+        "outcome": "success" if issued else "denied",
+        "details": details,
+    }
 
 
 def order_failure_record(*, order_id: int, message: str) -> None:

@@ -12,6 +12,7 @@ import time
 from cryptography import x509
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, Subquery
 from django.utils import timezone
 
 from server.accounts.models import User
@@ -74,24 +75,30 @@ def order_place(
     """The order for this CSR, created and queued once; the same CSR again finds it (and
     queues it again while it is still pending: the task is idempotent)."""
     digest = csr_digest(csr)
-    existing = CertificateOrder.objects.filter(key_owner=key_owner, csr_sha256=digest).first()
+    # One round trip: this CSR's order (if any) and whether the identity has a live certificate.
+    order_id, live = User.objects.filter(pk=user.pk).values_list(
+        Subquery(
+            CertificateOrder.objects.filter(key_owner=key_owner, csr_sha256=digest).values("pk")[:1]
+        ),
+        Exists(Certificate.objects.filter(key_owner=key_owner, deleted_at__isnull=True)),
+    )[0]
+    existing = CertificateOrder.objects.get(pk=order_id) if order_id is not None else None
     if existing is None:
-        if certificate_exists(key_owner=key_owner) and not rekey_approved_exists(
-            key_owner=key_owner
-        ):
+        if live and not rekey_approved_exists(key_owner=key_owner):
             raise Conflict("A public key already exists")
         try:
-            with transaction.atomic():
-                order = CertificateOrder.objects.create(
-                    user=user, key_owner=key_owner, csr_pem=csr_pem, csr_sha256=digest
-                )
-                if not signing_inline():
-                    transaction.on_commit(lambda: _dispatch(order))
+            # One INSERT, committed by itself (no BEGIN/COMMIT round trips); the task is queued
+            # once it is committed (at once, unless a caller's transaction is open).
+            order = CertificateOrder.objects.create(
+                user=user, key_owner=key_owner, csr_pem=csr_pem, csr_sha256=digest
+            )
         except IntegrityError:  # the same CSR arrived twice at once
             existing = CertificateOrder.objects.get(key_owner=key_owner, csr_sha256=digest)
         else:
             if signing_inline():
                 _dispatch(order)
+            else:
+                transaction.on_commit(lambda: _dispatch(order))
             return order
     if existing.status == CertificateOrder.Status.REFUSED:
         # Policy may allow it now (an approved re-key): let the worker judge again.
@@ -104,11 +111,15 @@ def order_place(
     return existing
 
 
-def order_wait(*, order_id: int, timeout: float) -> CertificateOrder:
-    """The order once the worker has decided, or ServiceUnavailable after `timeout` seconds."""
+def order_wait(*, order_id: int, timeout: float, known_pending: bool = False) -> CertificateOrder:
+    """The order once the worker has decided, or ServiceUnavailable after `timeout` seconds.
+    `known_pending`: the caller just read it pending, so with Redis wait for the wake-up first
+    (it stays in Redis if the worker was quicker) instead of reading the row again."""
     deadline = time.monotonic() + timeout
     delay = _POLL_FIRST
     signalled = notify.enabled()
+    if signalled and known_pending:
+        notify.order_wait_signal(order_id=order_id, timeout=min(_SIGNAL_MAX, timeout))
     while True:
         order = CertificateOrder.objects.select_related("certificate").get(pk=order_id)
         if order.status != CertificateOrder.Status.PENDING:
@@ -148,7 +159,9 @@ def certificate_issue(*, user: User, key_owner: str, csr_pem: str) -> Certificat
     csr = csr_validate(pem=csr_pem, expected_cn=key_owner)
     order = order_place(user=user, key_owner=key_owner, csr=csr, csr_pem=csr_pem)
     if order.status == CertificateOrder.Status.PENDING:
-        order = order_wait(order_id=order.pk, timeout=settings.E2EE_ISSUANCE_TIMEOUT)
+        order = order_wait(
+            order_id=order.pk, timeout=settings.E2EE_ISSUANCE_TIMEOUT, known_pending=True
+        )
     else:
         order = CertificateOrder.objects.select_related("certificate").get(pk=order.pk)
     return order_certificate(order=order)

@@ -34,8 +34,10 @@ QUEUE = "hsm"
 def order_fulfil(order_id: int) -> None:
     close_old_connections()  # drop a broken or expired connection (kept between tasks)
     try:
-        issuance.order_fulfil(order_id=order_id)
-        notify.order_decided(order_id=order_id)
+        # Decides other pending orders in the same transaction too; their tasks, next in the
+        # queue, then find nothing to do.
+        for order in issuance.orders_fulfil(order_id=order_id):
+            notify.order_decided(order_id=order.pk)
     except SignerError as error:
         issuance.order_failure_record(order_id=order_id, message=str(error))
         log.error("certificate order %s not signed: %s", order_id, error)

@@ -16,9 +16,18 @@ from client.ops import revocation
 from client.ops.session import now
 from client.protocol import parse_metadata_document
 from tests.certificates.revoking import revoke
-from tests.cli.conftest import make_device, stack  # noqa: F401 - fixtures
+from tests.cli.conftest import make_device  # noqa: F401 - fixture
+from tests.live import LiveStack
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack():
+    """A stack of this module's own: revocations need `manage.py` on it (inline software CA)."""
+    with LiveStack.start(env={"E2EE_SIGNING": "inline", "E2EE_SIGNER": "software"}) as live:
+        live.manage("ca", "init", "--backend", "software")
+        yield live
 
 
 @pytest.fixture(scope="module")

@@ -175,3 +175,32 @@ def test_rekey_request_is_recorded_with_reason(software_ca, admin):
         services.rekey_request_create(key_owner="alice", requested_by=admin, reason=" ")
     made = services.rekey_request_create(key_owner="alice", requested_by=admin, reason="new phone")
     assert RekeyRequest.objects.get(pk=made.pk).requested_by == admin
+
+
+def test_one_transaction_decides_a_batch_and_their_tasks_find_nothing_to_do(software_ca, make_user):
+    from server.audit.models import AuditEvent
+    from server.audit.services import audit_verify
+
+    users = [make_user(f"batch{i}") for i in range(3)]
+    key = make_key()
+    orders = [place(user, make_csr(user.username)) for user in users]
+    again = place(users[1], make_csr(users[1].username))  # a second CSR of one identity
+    stolen = place(users[2], make_csr(users[2].username, key))
+    thief = place(make_user("thief"), make_csr("thief", key))  # the same key for another user
+    events = AuditEvent.objects.count()
+    decided = issuance.orders_fulfil(order_id=orders[0].pk)
+    assert [o.pk for o in decided] == [o.pk for o in orders] + [thief.pk]
+    statuses = {o.pk: o.status for o in CertificateOrder.objects.all()}
+    assert [statuses[o.pk] for o in orders] == ["issued"] * 3
+    # left for their own tasks: second orders of identities already in the batch (the thief's
+    # order, of the same key, comes later and wins: the other is refused as a key of another)
+    assert statuses[again.pk] == statuses[stolen.pk] == "pending"
+    assert statuses[thief.pk] == "issued"
+    assert AuditEvent.objects.count() == events + 4 and audit_verify()[1] is None
+    # the tasks of the decided orders change nothing; the others are judged on their own
+    for order in orders:
+        assert issuance.orders_fulfil(order_id=order.pk) == []
+    assert fulfil(again).refusal_status == 409
+    assert (fulfil(stolen).status, stolen.refusal_status) == ("refused", 409)
+    assert Certificate.objects.filter(key_owner__startswith="batch").count() == 3
+    assert audit_verify()[1] is None

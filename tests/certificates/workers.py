@@ -44,6 +44,7 @@ class Worker:
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    pool: str = "prefork"  # the benchmark also measures "solo" (no child process, no IPC)
 
     def start(self, timeout: float = 60) -> None:
         self.starts += 1
@@ -62,6 +63,8 @@ class Worker:
                     "hsm",
                     "-c",
                     "1",
+                    "-P",
+                    self.pool,
                     "-n",
                     name,
                     "-l",
