@@ -89,19 +89,27 @@ def _encrypted_folder(cluster: Cluster, name: str) -> int:
         folder = int(made.headers["OC-FileId"][:8])
         assert c.put(f"{API}/encrypted/{folder}?format=json").status_code == 200
         token = _lock(c, folder, 1)
-        assert (
-            c.post(
-                f"{API}/meta-data/{folder}?format=json",
-                data={"metaData": _document(0, "x")},
-                headers={"e2e-token": token, "X-NC-E2EE-SIGNATURE": "c2ln"},
-            ).status_code
-            == 200
-        )
-        assert (
-            c.delete(f"{API}/lock/{folder}?format=json", headers={"e2e-token": token}).status_code
-            == 200
-        )
+        _metadata(c.post, folder, token, 0)
+        _unlock(c, folder, token)
     return folder
+
+
+def _metadata(method, folder: int, token: str, counter: int) -> None:  # type: ignore[no-untyped-def]
+    """Store a metadata document under the lock (POST the first, PUT later ones)."""
+    response = method(
+        f"{API}/meta-data/{folder}?format=json",
+        data={"metaData": _document(counter, "x")},
+        headers={"e2e-token": token, "X-NC-E2EE-SIGNATURE": "c2ln"},
+    )
+    assert response.status_code == 200, response.text
+
+
+def _unlock(client: httpx.Client, folder: int, token: str, abort: bool = False) -> None:
+    suffix = "&abort=true" if abort else ""
+    response = client.delete(
+        f"{API}/lock/{folder}?format=json{suffix}", headers={"e2e-token": token}
+    )
+    assert response.status_code == 200, response.text
 
 
 def _lock(client: httpx.Client, folder: int, counter: int) -> str:
@@ -131,19 +139,9 @@ def test_a_lock_on_one_node_binds_the_other_and_staged_writes_commit_across_node
         assert b.put(path, content=body, headers={"e2e-token": token}).status_code == 201
         for reader in (a, b):
             assert reader.get(path).status_code == 404
-        assert (
-            b.put(
-                f"{API}/meta-data/{folder}?format=json",
-                data={"metaData": _document(1, "b")},
-                headers={"e2e-token": token, "X-NC-E2EE-SIGNATURE": "c2ln"},
-            ).status_code
-            == 200
-        )
+        _metadata(b.put, folder, token, 1)
         # Committed through A; both nodes serve the bytes B streamed into the bucket.
-        assert (
-            a.delete(f"{API}/lock/{folder}?format=json", headers={"e2e-token": token}).status_code
-            == 200
-        )
+        _unlock(a, folder, token)
         for reader in (a, b):
             got = reader.get(path)
             assert got.status_code == 200
@@ -151,11 +149,7 @@ def test_a_lock_on_one_node_binds_the_other_and_staged_writes_commit_across_node
             ranged = reader.get(path, headers={"Range": "bytes=10485750-10485769"})
             assert ranged.status_code == 206 and ranged.content == body[10485750:10485770]
         # The lock is gone on both nodes: B may take the next one.
-        b_token = _lock(b, folder, 2)
-        assert (
-            a.delete(f"{API}/lock/{folder}?format=json", headers={"e2e-token": b_token}).status_code
-            == 200
-        )
+        _unlock(a, folder, _lock(b, folder, 2))
     assert cluster.referenced_keys() <= cluster.stored_keys()
 
 
@@ -170,12 +164,7 @@ def test_a_write_staged_on_one_node_and_aborted_on_the_other_leaves_nothing(clus
             == 201
         )
         assert len(cluster.stored_keys() - before) == 1  # staged: stored, not yet visible
-        assert (
-            b.delete(
-                f"{API}/lock/{folder}?format=json&abort=true", headers={"e2e-token": token}
-            ).status_code
-            == 200
-        )
+        _unlock(b, folder, token, abort=True)
         for reader in (a, b):
             assert reader.get(path).status_code == 404
     assert cluster.stored_keys() == before
