@@ -12,9 +12,14 @@ One live stack (gunicorn, its own database: tests.live.LiveStack). Per round, al
 - sync of N small files (4 KiB) up to an empty remote folder and down to an empty local one:
   `e2ee sync` versus `rclone sync` through the crypt remote.
 
-Prints MB/s (10^6 bytes) and files/s with ratios, and writes bench/client_transfer.json and the
-chart bench/client_transfer.png (matplotlib). Targets: e2ee / plain >= 0.6 both ways; faster
-than rclone crypt both ways; peak client RSS < 100 MB.
+The order of the three large-file contenders rotates from round to round, and every figure is
+the median of the rounds (the JSON keeps the range and the load average seen, since the two
+cores are shared). Prints MB/s (10^6 bytes) and files/s with ratios, and writes
+bench/client_transfer.json and the chart bench/client_transfer.png (matplotlib). Targets:
+e2ee / plain >= 0.6 both ways; faster than rclone crypt both ways; peak client RSS < 100 MB.
+
+Neither curl nor rclone fsyncs a download; `e2ee get` does before its rename (a file reported
+done survives a crash). `plain_down_durable` adds that fsync to curl's time, for reference.
 """
 
 from __future__ import annotations
@@ -44,17 +49,34 @@ USER = "bench"
 MB = 1_000_000
 
 
+def _peak_rss(pid: int) -> int:
+    """VmHWM: the peak RSS of the process's own memory since its exec. (wait4's ru_maxrss
+    would not do: a vfork-spawned child inherits its parent's peak, this script's ~70 MB.)"""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, int]:
     """Run a child; (seconds, peak RSS in bytes). Raises with its stderr on failure."""
     start = time.perf_counter()
-    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - start
-    stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, args[:3]))} failed: {stderr.strip()[-500:]}")
-    return elapsed, usage.ru_maxrss * 1024
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        peak = 0
+        while process.poll() is None:  # VmHWM only grows: the last reading is the peak
+            peak = max(peak, _peak_rss(process.pid))
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - start
+        if process.returncode != 0:
+            errors.seek(0)
+            stderr = errors.read().decode(errors="replace")
+            raise RuntimeError(f"{' '.join(map(str, args[:3]))} failed: {stderr.strip()[-500:]}")
+    return elapsed, peak
 
 
 def make_file(path: Path, size: int) -> None:
@@ -119,7 +141,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--small-files", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "client_transfer")
     args = parser.parse_args()
     size = args.size_mib << 20
@@ -151,30 +173,45 @@ def main() -> None:
             print(f"making a {args.size_mib} MiB file …", flush=True)
             make_file(big, size)
             for round_no in range(args.rounds):
-                up, down = plain_put_get(stack, password, big, back, f"plain-{round_no}.bin")
-                note("plain_up", size / up / MB)
-                note("plain_down", size / down / MB)
-                back.unlink()
-                remote = f"Bench/big-{round_no}.bin"
-                seconds, rss = run_measured([str(E2EE), "-q", "put", str(big), remote], env)
-                note("e2ee_up", size / seconds / MB)
-                note("e2ee_up_rss_mb", rss / MB)
-                seconds, rss = run_measured([str(E2EE), "-q", "get", remote, str(back)], env)
-                note("e2ee_down", size / seconds / MB)
-                note("e2ee_down_rss_mb", rss / MB)
-                back.unlink()
-                target = f"secret:big-{round_no}.bin"
-                seconds, rss = run_measured(
-                    [str(RCLONE), "copyto", str(big), target, *RCLONE_FLAGS], renv
-                )
-                note("rclone_up", size / seconds / MB)
-                note("rclone_up_rss_mb", rss / MB)
-                seconds, rss = run_measured(
-                    [str(RCLONE), "copyto", target, str(back), *RCLONE_FLAGS], renv
-                )
-                note("rclone_down", size / seconds / MB)
-                note("rclone_down_rss_mb", rss / MB)
-                back.unlink()
+                note("load_average", os.getloadavg()[0])
+
+                def plain(round_no: int = round_no) -> None:
+                    up, down = plain_put_get(stack, password, big, back, f"plain-{round_no}.bin")
+                    note("plain_up", size / up / MB)
+                    note("plain_down", size / down / MB)
+                    start = time.perf_counter()
+                    with back.open("rb") as handle:
+                        os.fsync(handle.fileno())
+                    note("plain_down_durable", size / (down + time.perf_counter() - start) / MB)
+                    back.unlink()
+
+                def ours(round_no: int = round_no) -> None:
+                    remote = f"Bench/big-{round_no}.bin"
+                    seconds, rss = run_measured([str(E2EE), "-q", "put", str(big), remote], env)
+                    note("e2ee_up", size / seconds / MB)
+                    note("e2ee_up_rss_mb", rss / MB)
+                    seconds, rss = run_measured([str(E2EE), "-q", "get", remote, str(back)], env)
+                    note("e2ee_down", size / seconds / MB)
+                    note("e2ee_down_rss_mb", rss / MB)
+                    back.unlink()
+
+                def theirs(round_no: int = round_no) -> None:
+                    target = f"secret:big-{round_no}.bin"
+                    seconds, rss = run_measured(
+                        [str(RCLONE), "copyto", str(big), target, *RCLONE_FLAGS], renv
+                    )
+                    note("rclone_up", size / seconds / MB)
+                    note("rclone_up_rss_mb", rss / MB)
+                    seconds, rss = run_measured(
+                        [str(RCLONE), "copyto", target, str(back), *RCLONE_FLAGS], renv
+                    )
+                    note("rclone_down", size / seconds / MB)
+                    note("rclone_down_rss_mb", rss / MB)
+                    back.unlink()
+
+                contenders = [plain, ours, theirs]
+                for run in contenders[round_no % 3 :] + contenders[: round_no % 3]:
+                    run()
                 print(f"round {round_no + 1}: large files done", flush=True)
 
                 small = work / f"small-{round_no}"
@@ -184,37 +221,42 @@ def main() -> None:
                 n = args.small_files
                 folder = f"Bench/small-{round_no}"
                 subprocess.run([str(E2EE), "-q", "mkdir", folder], env=env, check=True)
-                seconds, _ = run_measured([str(E2EE), "-q", "sync", str(small), folder], env)
-                note("e2ee_sync_up", n / seconds)
-                down = work / f"small-down-{round_no}"
+                crypt = f"secret:small-{round_no}"
+                down, rdown = work / f"small-down-{round_no}", work / f"small-rclone-{round_no}"
                 down.mkdir()
-                seconds, _ = run_measured([str(E2EE), "-q", "sync", str(down), folder], env)
-                note("e2ee_sync_down", n / seconds)
-                seconds, _ = run_measured(
-                    [str(RCLONE), "sync", str(small), f"secret:small-{round_no}", *RCLONE_FLAGS],
-                    renv,
-                )
-                note("rclone_sync_up", n / seconds)
-                rdown = work / f"small-rclone-{round_no}"
-                seconds, _ = run_measured(
-                    [str(RCLONE), "sync", f"secret:small-{round_no}", str(rdown), *RCLONE_FLAGS],
-                    renv,
-                )
-                note("rclone_sync_down", n / seconds)
+                steps = {
+                    "e2ee_sync_up": ([str(E2EE), "-q", "sync", str(small), folder], env),
+                    "rclone_sync_up": (
+                        [str(RCLONE), "sync", str(small), crypt, *RCLONE_FLAGS],
+                        renv,
+                    ),
+                    "e2ee_sync_down": ([str(E2EE), "-q", "sync", str(down), folder], env),
+                    "rclone_sync_down": (
+                        [str(RCLONE), "sync", crypt, str(rdown), *RCLONE_FLAGS],
+                        renv,
+                    ),
+                }
+                order = list(steps)
+                if round_no % 2:  # rclone first every other round
+                    order = [order[1], order[0], order[3], order[2]]
+                for key in order:
+                    seconds, _ = run_measured(*steps[key])
+                    note(key, n / seconds)
                 print(f"round {round_no + 1}: small files done", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     medians = {k: round(statistics.median(v), 1) for k, v in results.items()}
-    report(medians, args)
+    ranges = {k: [round(min(v), 1), round(max(v), 1)] for k, v in results.items()}
+    report(medians, ranges, args)
 
 
-def report(m: dict[str, float], args: argparse.Namespace) -> None:
+def report(m: dict[str, float], ranges: dict[str, list[float]], args: argparse.Namespace) -> None:
     def ratio(a: str, b: str) -> float:
         return round(m[a] / m[b], 2)
 
     rows = [
-        ("1 GiB upload, MB/s", "plain_up", "e2ee_up", "rclone_up"),
-        ("1 GiB download, MB/s", "plain_down", "e2ee_down", "rclone_down"),
+        (f"{args.size_mib} MiB upload, MB/s", "plain_up", "e2ee_up", "rclone_up"),
+        (f"{args.size_mib} MiB download, MB/s", "plain_down", "e2ee_down", "rclone_down"),
     ]
     print(f"\n{'':28}{'plain':>10}{'e2ee':>10}{'rclone':>10}{'e2ee/plain':>12}{'e2ee/rclone':>13}")
     for label, p, e, r in rows:
@@ -229,8 +271,13 @@ def report(m: dict[str, float], args: argparse.Namespace) -> None:
         f"peak RSS e2ee put / get: {m['e2ee_up_rss_mb']} / {m['e2ee_down_rss_mb']} MB; "
         f"rclone: {m['rclone_up_rss_mb']} / {m['rclone_down_rss_mb']} MB"
     )
+    print(f"plain download plus its fsync: {m['plain_down_durable']} MB/s")
+    print(f"load average at round start: {ranges['load_average']} (2 cores)")
+    for key in ("plain", "e2ee", "rclone"):
+        print(f"ranges {key}: up {ranges[f'{key}_up']} down {ranges[f'{key}_down']}")
     summary = {
         "medians": m,
+        "ranges": ranges,
         "size_mib": args.size_mib,
         "small_files": n,
         "rounds": args.rounds,
@@ -244,10 +291,10 @@ def report(m: dict[str, float], args: argparse.Namespace) -> None:
         },
     }
     args.out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
-    chart(m, args)
+    chart(m, ranges, args)
 
 
-def chart(m: dict[str, float], args: argparse.Namespace) -> None:
+def chart(m: dict[str, float], ranges: dict[str, list[float]], args: argparse.Namespace) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -257,17 +304,35 @@ def chart(m: dict[str, float], args: argparse.Namespace) -> None:
     labels = ["upload", "download"]
     series = [("plain WebDAV", "plain"), ("e2ee", "e2ee"), ("rclone crypt", "rclone")]
     width = 0.27
+
+    def spread(keys: list[str]) -> list[list[float]]:
+        """Error bars from the median down to the slowest and up to the fastest round."""
+        return [[m[k] - ranges[k][0] for k in keys], [ranges[k][1] - m[k] for k in keys]]
+
     for i, (name, key) in enumerate(series):
-        values = [m[f"{key}_up"], m[f"{key}_down"]]
-        left.bar([x + (i - 1) * width for x in range(2)], values, width, label=name)
+        keys = [f"{key}_up", f"{key}_down"]
+        left.bar(
+            [x + (i - 1) * width for x in range(2)],
+            [m[k] for k in keys],
+            width,
+            yerr=spread(keys),
+            capsize=3,
+            label=name,
+        )
     left.set_xticks(range(2), labels)
     left.set_ylabel("MB/s")
-    left.set_title(f"{args.size_mib} MiB file")
+    left.set_title(f"{args.size_mib} MiB file (median of {args.rounds}, bars: range)")
     left.legend()
     for i, (name, key) in enumerate(series[1:]):
-        values = [m[f"{key}_sync_up"], m[f"{key}_sync_down"]]
+        keys = [f"{key}_sync_up", f"{key}_sync_down"]
         right.bar(
-            [x + (i - 0.5) * width for x in range(2)], values, width, label=name, color=f"C{i + 1}"
+            [x + (i - 0.5) * width for x in range(2)],
+            [m[k] for k in keys],
+            width,
+            yerr=spread(keys),
+            capsize=3,
+            label=name,
+            color=f"C{i + 1}",
         )
     right.set_xticks(range(2), labels)
     right.set_ylabel("files/s")
