@@ -63,9 +63,10 @@ class Seed:
     shares: tuple[SeedShare, ...] = ()
 
     def database_users(self) -> list[dict[str, Any]]:
-        """What prepare.py creates: the seed's users, plus the fault-injection admin."""
+        """What prepare.py creates: the seed's users, plus `admin` for the fault endpoint
+        unless the seed names an administrator itself."""
         wanted = [{"id": u.id, "password": u.password, "admin": u.admin} for u in self.users]
-        if not any(u.id == RESERVED_ADMIN for u in self.users):
+        if not any(u.admin for u in self.users):
             wanted.insert(0, {"id": RESERVED_ADMIN, "admin": True})
         return wanted
 
@@ -115,7 +116,11 @@ def seed_parse(doc: Any) -> Seed:
     ids = [u.id for u in users]
     if len(set(ids)) != len(ids):
         raise SeedError("users: an id appears twice")
-    known = set(ids) | {RESERVED_ADMIN}
+    if RESERVED_ADMIN in ids and not any(u.admin for u in users):
+        raise SeedError(
+            f"users: {RESERVED_ADMIN!r} is the administrator unless another user has admin: true"
+        )
+    known = set(ids) | (set() if any(u.admin for u in users) else {RESERVED_ADMIN})
     with_keys = {u.id for u in users if u.keys}
     folders = []
     for n, item in enumerate(_items(doc, "folders")):

@@ -146,3 +146,22 @@ def test_ephemeral_options_need_ephemeral(option):
 
     with pytest.raises(CommandError, match="go with --ephemeral"):
         call_command("serve", *option)
+
+
+def test_seed_parsing():
+    from server.testkit.seed import SeedError, seed_parse
+
+    default = seed_parse(None)
+    assert [u["id"] for u in default.database_users()] == ["admin", "alice", "bob"]
+    own_admin = seed_parse({"users": [{"id": "root", "admin": True}, {"id": "admin"}]})
+    assert [u["id"] for u in own_admin.database_users()] == ["root", "admin"]
+    for doc, message in (
+        ({"users": [{"id": "admin"}]}, "'admin' is the administrator"),
+        ({"users": [{"id": "a"}, {"id": "a"}]}, "an id appears twice"),
+        ({"folders": [{"owner": "zed", "path": "X"}]}, "unknown owner 'zed'"),
+        ({"shares": [{"owner": "alice", "path": "X", "with": "zed"}]}, "unknown user"),
+        ({"users": [{"id": "a", "keys": "yes"}]}, "'keys' must be true or false"),
+        ({"groups": []}, "unknown keys: groups"),
+    ):
+        with pytest.raises(SeedError, match=message):
+            seed_parse(doc)
