@@ -7,6 +7,7 @@ starts re-queues orders left pending (a worker killed mid-batch loses none)."""
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import Any
 
 from celery.signals import worker_process_init, worker_ready
@@ -22,6 +23,9 @@ from .signing import signer_get, signer_reset
 log = logging.getLogger(__name__)
 
 QUEUE = "hsm"
+# Orders this process issued, newest last: their own tasks, queued behind, return at once.
+_decided_here: OrderedDict[int, None] = OrderedDict()
+_DECIDED_KEPT = 4096
 
 
 @app.task(
@@ -32,12 +36,18 @@ QUEUE = "hsm"
     ignore_result=True,
 )
 def order_fulfil(order_id: int) -> None:
+    if order_id in _decided_here:
+        return  # decided (and committed) by a batch of this process: nothing to ask the DB
     close_old_connections()  # drop a broken or expired connection (kept between tasks)
     try:
         # Decides other pending orders in the same transaction too; their tasks, next in the
         # queue, then find nothing to do.
         for order in issuance.orders_fulfil(order_id=order_id):
+            if order.status == CertificateOrder.Status.ISSUED:  # final; a refusal may be retried
+                _decided_here[order.pk] = None
             notify.order_decided(order_id=order.pk)
+        while len(_decided_here) > _DECIDED_KEPT:
+            _decided_here.popitem(last=False)
     except SignerError as error:
         issuance.order_failure_record(order_id=order_id, message=str(error))
         log.error("certificate order %s not signed: %s", order_id, error)
