@@ -18,16 +18,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--delete", action="store_true")
-        parser.add_argument("--min-age-hours", type=float, default=24.0,
-                            help="only touch files older than this (uploads may be running)")
+        parser.add_argument(
+            "--min-age-hours",
+            type=float,
+            default=24.0,
+            help="only touch files older than this (uploads may be running)",
+        )
 
     def handle(self, *args, delete: bool, min_age_hours: float, **options):
         store = get_blob_store()
         cutoff = time.time() - min_age_hours * 3600
         referenced = set(Node.objects.exclude(blob_key="").values_list("blob_key", flat=True))
         referenced |= set(UploadChunk.objects.values_list("blob_key", flat=True))
-        orphans = [key for key, mtime in store.iter_blobs()
-                   if mtime < cutoff and key not in referenced]
+        orphans = [
+            key for key, mtime in store.iter_blobs() if mtime < cutoff and key not in referenced
+        ]
         temps = store.stale_temporaries(older_than=cutoff)
         for key in orphans:
             self.stdout.write(f"orphan blob {key}")
