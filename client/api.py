@@ -102,17 +102,19 @@ class ServerApi:
         self._http = httpx.Client(
             base_url=self.base_url, auth=auth, timeout=timeout, headers=headers, transport=transport
         )
-        # large downloads bypass h11 (client.bulk) unless httpx was set up specially
-        self._bulk: tuple[dict[str, str], float] | None = None
+        # downloads bypass h11 (client.bulk) unless httpx was set up specially
+        self._getter: bulk.Getter | None = None
         if transport is None and bulk.usable(self.base_url):
             credentials = {"Authorization": bulk.basic_auth(*auth)} if auth is not None else {}
-            self._bulk = {**headers, **credentials}, timeout
+            self._getter = bulk.Getter(self.base_url, {**headers, **credentials}, timeout=timeout)
 
     def __repr__(self) -> str:
         return f"ServerApi({self.base_url!r}, user={self.user!r})"
 
     def close(self) -> None:
         self._http.close()
+        if self._getter is not None:
+            self._getter.close()
 
     def __enter__(self) -> ServerApi:
         return self
@@ -335,17 +337,14 @@ class ServerApi:
             raise ServerError(f"download: connection failed ({type(exc).__name__})") from None
 
     @contextmanager
-    def open_download(
-        self, path: str, size_hint: int | None = None
-    ) -> Iterator[tuple[int | None, bulk.ChunkReader | bulk.BulkResponse]]:
+    def open_download(self, path: str) -> Iterator[tuple[int | None, bulk.Readable]]:
         """GET streamed as a reader: yields (Content-Length or None, an object with
-        ``readinto``). Bodies of ``size_hint`` (a listing's size) >= BULK_MIN skip h11."""
-        if self._bulk is None or size_hint is None or size_hint < bulk.BULK_MIN:
+        ``readinto``), through client.bulk unless httpx was set up specially."""
+        if self._getter is None:
             with self.download(path) as (length, chunks):
                 yield length, bulk.ChunkReader(chunks)
             return
-        headers, timeout = self._bulk
-        with bulk.get(self.base_url, self.dav_url(path), headers, timeout=timeout) as response:
+        with self._getter.get(self.dav_url(path)) as response:
             if response.status >= 400:
                 raise_for(response.as_httpx(), "download")
             yield response.length, response

@@ -1,10 +1,12 @@
-"""Response bodies as readers (``readinto``), and large GETs read straight off the socket.
+"""Response bodies as readers (``readinto``), and downloads read straight off the socket.
 
 httpx parses a body through h11 in 64 KiB pieces and tops out near 450 MB/s on this machine
 kind, one core busy; http.client's ``readinto`` lands the bytes in the caller's 1 MiB buffer
-with no intermediate copy and keeps up with curl (~1 GB/s; bench/client_transfer.py). Only
-large downloads take that path; everything else, and any setup httpx would treat differently
-(an injected transport, a proxy from the environment), stays on the one httpx client.
+with no intermediate copy and keeps up with curl (~1 GB/s; bench/client_transfer.py). For
+small files it costs a third of httpx's CPU per request (0.27 vs 0.71 ms), which is what a
+sync of many files is bound by. So downloads take this path; every other request, and
+downloads under a setup httpx would treat differently (an injected transport, a proxy from
+the environment), stay on the one httpx client.
 
 Same trust as httpx: its SSL context (``httpx.create_ssl_context``), the same headers and
 timeout, no redirects. The Authorization header never appears in an exception or a repr.
@@ -14,17 +16,24 @@ from __future__ import annotations
 
 import base64
 import http.client
+import ssl
+import threading
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import httpx
 
 from client.errors import ServerError
 
-#: Bodies at least this large (by the listing's size hint) take the http.client path.
+#: Downloads at least this large (by the listing's size hint) write from a disk thread.
 BULK_MIN = 4 << 20
+
+
+class Readable(Protocol):
+    def readinto(self, buffer: memoryview, /) -> int: ...
 
 
 class ChunkReader:
@@ -86,26 +95,80 @@ class BulkResponse:
         return httpx.Response(self.status, headers=headers, content=body)
 
 
-@contextmanager
-def get(
-    base_url: str, path: str, headers: Mapping[str, str], *, timeout: float
-) -> Iterator[BulkResponse]:
-    """GET ``path`` below ``base_url``'s own path on a fresh connection, closed afterwards
-    (bulk bodies are few and large: the handshake is noise next to them)."""
-    parts = urlsplit(base_url)
-    connection: http.client.HTTPConnection
-    if parts.scheme == "https":
-        connection = http.client.HTTPSConnection(
-            parts.hostname or "", parts.port, timeout=timeout, context=httpx.create_ssl_context()
-        )
-    else:
-        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
-    try:
-        try:
-            connection.request("GET", parts.path.rstrip("/") + path, headers=dict(headers))
-            response = BulkResponse(connection.getresponse())
-        except (OSError, http.client.HTTPException) as exc:
-            raise ServerError(f"download: connection failed ({type(exc).__name__})") from None
-        yield response
-    finally:
+class Getter:
+    """GETs over http.client, one keep-alive connection per thread (sync's download threads
+    each reuse theirs). A reused connection the server has closed meanwhile is retried once
+    on a fresh one (GET is idempotent); a body left unread closes its connection."""
+
+    def __init__(self, base_url: str, headers: Mapping[str, str], *, timeout: float) -> None:
+        parts = urlsplit(base_url)
+        self._https = parts.scheme == "https"
+        self._host, self._port = parts.hostname or "", parts.port
+        self._prefix = parts.path.rstrip("/")
+        self._headers = dict(headers)
+        self._timeout = timeout
+        self._context: ssl.SSLContext | None = None
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: list[tuple[threading.Thread, http.client.HTTPConnection]] = []
+
+    def __repr__(self) -> str:
+        return f"Getter({self._host!r}, {self._port!r})"
+
+    def _connect(self) -> http.client.HTTPConnection:
+        connection: http.client.HTTPConnection
+        if self._https:
+            with self._lock:
+                self._context = self._context or httpx.create_ssl_context()
+            connection = http.client.HTTPSConnection(
+                self._host, self._port, timeout=self._timeout, context=self._context
+            )
+        else:
+            connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        with self._lock:  # close what finished threads left behind
+            for thread, old in [item for item in self._open if not item[0].is_alive()]:
+                old.close()
+                self._open.remove((thread, old))
+            self._open.append((threading.current_thread(), connection))
+        self._local.connection = connection
+        return connection
+
+    def _drop(self, connection: http.client.HTTPConnection) -> None:
         connection.close()
+        self._local.connection = None
+
+    def close(self) -> None:
+        with self._lock:
+            for _, connection in self._open:
+                connection.close()
+            self._open.clear()
+
+    @contextmanager
+    def get(self, path: str) -> Iterator[BulkResponse]:
+        """GET ``path`` below the base URL's own path."""
+        connection = getattr(self._local, "connection", None)
+        reused = connection is not None
+        while True:
+            if connection is None:
+                connection = self._connect()
+            try:
+                connection.request("GET", self._prefix + path, headers=self._headers)
+                raw = connection.getresponse()
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop(connection)
+                connection = None
+                if not (reused and isinstance(exc, _STALE)):
+                    kind = type(exc).__name__
+                    raise ServerError(f"download: connection failed ({kind})") from None
+                reused = False
+        response = BulkResponse(raw)
+        try:
+            yield response
+        finally:
+            if not raw.isclosed():  # not read to its end: the connection cannot be reused
+                self._drop(connection)
+
+
+#: How a kept-alive connection the server closed meanwhile shows up on the next request.
+_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)

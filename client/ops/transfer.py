@@ -238,7 +238,7 @@ def download_entry(
             "missing on the server"
         )
     dav_path, size = join(folder.dav_path, blob), listed.size
-    with session.api.open_download(dav_path, size) as (_, reader), _landing(local, size) as out:
+    with session.api.open_download(dav_path) as (_, reader), _landing(local, size) as out:
         written = decrypt_file_stream(_Counted(reader, progress), out, entry, size_hint=size)
     if durable:
         sync_folder(local.parent)
@@ -272,7 +272,7 @@ def get(session: Session, remote: str, local: Path, progress: Progress | None = 
         download_entry(session, loc.parent, loc.file_uuid, entry, local, progress)
         return local
     size = loc.plain.size if loc.plain is not None else None
-    with session.api.open_download(loc.path, size) as (_, reader), _landing(local, size) as out:
+    with session.api.open_download(loc.path) as (_, reader), _landing(local, size) as out:
         buffer = memoryview(bytearray(CHUNK))
         while n := _Counted(reader, progress).readinto(buffer):
             out.write(buffer[:n])

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from client import bulk
+from client.errors import ServerError
 from client.ops import transfer
 
 
@@ -105,3 +106,118 @@ def test_basic_auth_matches_httpx():
     request = httpx.Request("GET", "http://x/")
     flow = httpx.BasicAuth("zoë", "pä:ss").sync_auth_flow(request)
     assert next(flow).headers["Authorization"] == bulk.basic_auth("zoë", "pä:ss")
+
+
+class _Server:
+    """A real HTTP/1.1 server on loopback that counts connections and can drop idle ones."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        outer = self
+        self.connections = 0
+        self.close_after_next = False
+        self.body = os.urandom(100_000)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                outer.connections += 1
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                status = 404 if self.path.endswith("/missing") else 200
+                body = (
+                    b'{"ocs": {"meta": {"message": "no such file"}}}'
+                    if status == 404
+                    else outer.body
+                )
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                if outer.close_after_next:  # as a server's keep-alive timeout would
+                    outer.close_after_next = False
+                    self.close_connection = True
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/base"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    running = _Server()
+    yield running
+    running.stop()
+
+
+def _read_all(response) -> bytes:
+    got, buffer = bytearray(), memoryview(bytearray(1 << 16))
+    while n := response.readinto(buffer):
+        got += buffer[:n]
+    return bytes(got)
+
+
+def test_getter_reuses_one_connection_per_thread(server):
+    getter = bulk.Getter(server.url, {"User-Agent": "t"}, timeout=10)
+    try:
+        for _ in range(3):
+            with getter.get("/f") as response:
+                assert response.status == 200 and response.length == len(server.body)
+                assert _read_all(response) == server.body
+        assert server.connections == 1
+    finally:
+        getter.close()
+
+
+def test_getter_retries_once_when_the_server_closed_a_kept_connection(server):
+    getter = bulk.Getter(server.url, {}, timeout=10)
+    try:
+        server.close_after_next = True
+        with getter.get("/f") as response:
+            assert _read_all(response) == server.body
+        with getter.get("/f") as response:  # the kept connection is dead: one retry
+            assert _read_all(response) == server.body
+        assert server.connections == 2
+    finally:
+        getter.close()
+
+
+def test_getter_drops_a_connection_whose_body_was_left_unread(server):
+    getter = bulk.Getter(server.url, {}, timeout=10)
+    try:
+        with getter.get("/f") as response:
+            response.readinto(memoryview(bytearray(10)))
+        with getter.get("/f") as response:
+            assert _read_all(response) == server.body
+        assert server.connections == 2
+    finally:
+        getter.close()
+
+
+def test_getter_reports_errors_without_credentials(server):
+    getter = bulk.Getter(server.url, {"Authorization": bulk.basic_auth("u", "s3cret")}, timeout=10)
+    try:
+        with getter.get("/missing") as response:
+            assert response.status == 404
+            assert response.as_httpx().json()["ocs"]["meta"]["message"] == "no such file"
+        assert "s3cret" not in repr(getter)
+    finally:
+        getter.close()
+    server.stop()
+    dead = bulk.Getter(server.url, {}, timeout=2)
+    with pytest.raises(ServerError, match="connection failed") as caught, dead.get("/f"):
+        pass
+    assert "s3cret" not in str(caught.value)
