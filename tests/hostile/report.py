@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 from xml.etree import ElementTree
@@ -93,7 +94,8 @@ def main() -> int:
         if case.find("failure") is not None or case.find("error") is not None:
             outcome = "FAILED"
         elif skipped is not None and "xfail" in (skipped.get("type") or ""):
-            outcome = "xfail: " + (skipped.get("message") or "").removeprefix("xfail: ")[:90]
+            reason = (skipped.get("message") or "").removeprefix("xfail: ")
+            outcome = "xfail: " + textwrap.shorten(reason, 90, placeholder=" …")
         else:
             outcome = "passed" if skipped is None else "skipped"
         results[match.group(1)].append((case.get("name", ""), outcome))
