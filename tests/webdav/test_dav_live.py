@@ -72,7 +72,8 @@ def abort_upload(stack: LiveStack, path: str, *, announced: int, sent: int) -> N
     try:
         sock.sendall(head.encode())
         sock.sendall(b"\xab" * sent)
-        time.sleep(0.3)  # let the server start streaming into its temp file
+        # vanish only once the server streams into its temp file (a loaded machine is slow)
+        assert wait_for(lambda: temp_files(stack)), "the server never started the upload"
     finally:
         sock.close()
 
