@@ -116,3 +116,66 @@ def test_reading_metadata_signed_by_a_revoked_key_exits_3(people):
     ann = people["rv-ann"]
     refused = ann.fails(3, "ls", "Signed")  # cid, revoked, signed it last
     assert "CertificateRevokedError" in refused.stderr
+
+
+# --- the pure checks, with a key of the test's own (each refusal next to what passes) ---------
+
+
+def _signed(key, body) -> tuple[str, str]:
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    text = body if isinstance(body, str) else json.dumps(body, sort_keys=True)
+    signature = key.sign(text.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return text, base64.b64encode(signature).decode()
+
+
+def _edition(sequence, serials=("1f",)):
+    return {
+        "format": "e2ee-stack revocation list v1",
+        "sequence": sequence,
+        "issuedAt": "2026-12-01T10:00:00Z",
+        "revoked": [{"serial": s, "revokedAt": "2026-12-01T09:00:00Z"} for s in serials],
+    }
+
+
+def test_list_shape_and_succession_rules():
+    from client.crypto.revocation import check_succession, verify_revocation_list
+    from client.errors import (
+        FormatError,
+        RevocationListRollbackError,
+        RevocationListSignatureError,
+    )
+    from tests.e2ee.helpers import make_key
+
+    key, other = make_key(), make_key()
+    good = verify_revocation_list(*_signed(key, _edition(3)), key.public_key())
+    assert good.sequence == 3 and set(good.revoked) == {0x1F}
+    with pytest.raises(RevocationListSignatureError):
+        verify_revocation_list(*_signed(other, _edition(3)), key.public_key())
+    with pytest.raises(RevocationListSignatureError):
+        verify_revocation_list(_signed(key, _edition(3))[0], "not base64!", key.public_key())
+    for bad in (
+        {**_edition(3), "format": "something else"},
+        {**_edition(0)},
+        {**_edition(3), "revoked": [{"serial": "1F", "revokedAt": "2026-12-01T09:00:00Z"}]},
+        {**_edition(3), "issuedAt": "yesterday"},
+        "[]",
+    ):
+        with pytest.raises(FormatError):  # signed, but not a list (exit 3 online, too)
+            verify_revocation_list(*_signed(key, bad), key.public_key())
+    # succession: first sight, the same edition again, a newer one keeping every serial
+    check_succession(good, sequence=None, digest=None, sticky=frozenset())
+    check_succession(good, sequence=3, digest=good.digest, sticky={0x1F})
+    newer = verify_revocation_list(*_signed(key, _edition(4, ("1f", "2a"))), key.public_key())
+    check_succession(newer, sequence=3, digest=good.digest, sticky={0x1F})
+    with pytest.raises(RevocationListRollbackError, match="#3; this device saw #4"):
+        check_succession(good, sequence=4, digest=newer.digest, sticky={0x1F})
+    forked = verify_revocation_list(*_signed(key, _edition(3, ("1f", "3b"))), key.public_key())
+    with pytest.raises(RevocationListRollbackError, match="different revoked list #3"):
+        check_succession(forked, sequence=3, digest=good.digest, sticky={0x1F})
+    dropped = verify_revocation_list(*_signed(key, _edition(5, ())), key.public_key())
+    with pytest.raises(RevocationListRollbackError, match="leaves out 1 serial"):
+        check_succession(dropped, sequence=4, digest=newer.digest, sticky={0x1F})
