@@ -24,6 +24,7 @@ from client.errors import (
     PlaintextInEncryptedFolderError,
     RemotePathError,
 )
+from client.ops import revocation
 from client.ops.session import Session, now
 from client.protocol import (
     FiledropEntry,
@@ -138,6 +139,7 @@ def load_root(
         now=now(),
         history=history,
         reported_encrypted=reported_encrypted,
+        revoked=revocation.revoked_serials(session),
     )
     folder = verified.folder
     loaded = EncryptedFolder(
@@ -198,6 +200,7 @@ def load_child(session: Session, parent: EncryptedFolder, uuid: str) -> Encrypte
         root=top.verified,
         history=history,
         reported_encrypted=entry.is_encrypted,
+        revoked=revocation.revoked_serials(session),
     )
     folder = verified.folder
     loaded = EncryptedFolder(
