@@ -12,7 +12,7 @@ import os
 import queue
 import threading
 import uuid as uuidlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -28,6 +28,12 @@ from client.ops.transaction import Transaction
 from client.ops.tree import EncryptedFolder, Location, join, locate
 from client.protocol import TAG_LENGTH, FileEntry
 
+#: Pieces in flight between a transfer's two threads (read-ahead or disk writer): 4 MiB.
+WRITER_DEPTH = 4
+#: Start the kernel's writeback every this many bytes, so the fsync before the rename finds
+#: little left to do (otherwise it waits ~0.45 s per GiB after the transfer has ended).
+WRITEBACK_STEP = 32 << 20
+
 
 def _read_chunks(handle: IO[bytes], progress: Progress | None) -> Iterator[bytes]:
     while chunk := handle.read(CHUNK):
@@ -36,17 +42,72 @@ def _read_chunks(handle: IO[bytes], progress: Progress | None) -> Iterator[bytes
         yield chunk
 
 
-class _SealedBody:
-    """An upload body: ciphertext pieces, then the tag, which it keeps for the metadata."""
+class _ReadAhead:
+    """Runs a producer (read and encrypt) in a second thread, at most WRITER_DEPTH pieces ahead
+    of the consumer (the HTTP send), so the file and the cipher work while the socket drains.
+    :meth:`close` stops and joins it: call it before the file it reads is closed."""
 
-    def __init__(self, handle: IO[bytes], secret: FileSecret, progress: Progress | None) -> None:
-        self._pieces = encrypt_chunks(_read_chunks(handle, progress), secret)
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        self._pieces = pieces
+        self._queue: queue.Queue[tuple[bytes | None, Exception | None]] = queue.Queue(WRITER_DEPTH)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="e2ee-read-ahead", daemon=True)
+
+    def _put(self, item: tuple[bytes | None, Exception | None]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for piece in self._pieces:
+                if not self._put((piece, None)):
+                    return
+        except Exception as exc:  # handed to the consumer, which raises it
+            self._put((None, exc))
+            return
+        self._put((None, None))
+
+    def __iter__(self) -> Iterator[bytes]:
+        self._thread.start()
+        while True:
+            piece, error = self._queue.get()
+            if error is not None:
+                raise error
+            if piece is None:
+                return
+            yield piece
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
+class _SealedBody:
+    """An upload body: ciphertext pieces, then the tag, which it keeps for the metadata. Large
+    files are read and encrypted one thread ahead of the send."""
+
+    def __init__(
+        self, handle: IO[bytes], secret: FileSecret, progress: Progress | None, size: int
+    ) -> None:
+        pieces = encrypt_chunks(_read_chunks(handle, progress), secret)
+        self._ahead = _ReadAhead(pieces) if size >= BULK_MIN else None
+        self._pieces: Iterable[bytes] = self._ahead if self._ahead is not None else pieces
         self.tag = b""
 
     def __iter__(self) -> Iterator[bytes]:
         for piece in self._pieces:
             yield piece
             self.tag = piece  # the last piece is the 16-byte tag
+
+    def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.close()
 
 
 def seal_upload(
@@ -58,8 +119,11 @@ def seal_upload(
     secret = new_file_secret()
     blob = uuidlib.uuid4().hex
     with local.open("rb") as handle:
-        body = _SealedBody(handle, secret, progress)
-        tx.session.api.upload(join(folder.dav_path, blob), body, size + TAG_LENGTH, tx.token)
+        body = _SealedBody(handle, secret, progress, size)
+        try:
+            tx.session.api.upload(join(folder.dav_path, blob), body, size + TAG_LENGTH, tx.token)
+        finally:
+            body.close()
     if len(body.tag) != TAG_LENGTH:
         raise LocalPathError(f"{local} changed while it was read")
     return blob, secret, body.tag
@@ -113,13 +177,6 @@ def put(session: Session, local: Path, remote: str, progress: Progress | None = 
     with local.open("rb") as handle:
         session.api.upload(loc.path, _read_chunks(handle, progress), size)
     return loc.path
-
-
-#: Pieces in flight between the network and the disk thread (bounded memory: 4 MiB).
-WRITER_DEPTH = 4
-#: Start the kernel's writeback every this many bytes, so the fsync before the rename finds
-#: little left to do (otherwise it waits ~0.45 s per GiB after the transfer has ended).
-WRITEBACK_STEP = 32 << 20
 
 
 class _DiskWriter:

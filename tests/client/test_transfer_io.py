@@ -221,3 +221,60 @@ def test_getter_reports_errors_without_credentials(server):
     with pytest.raises(ServerError, match="connection failed") as caught, dead.get("/f"):
         pass
     assert "s3cret" not in str(caught.value)
+
+
+def test_read_ahead_yields_everything_in_order():
+    pieces = [os.urandom(n) for n in (1, 1000, transfer.CHUNK, 5)] * 5
+    ahead = transfer._ReadAhead(iter(pieces))
+    try:
+        assert list(ahead) == pieces
+    finally:
+        ahead.close()
+
+
+def test_read_ahead_hands_the_producer_error_to_the_consumer():
+    def failing():
+        yield b"first"
+        raise OSError(5, "Input/output error")
+
+    ahead = transfer._ReadAhead(failing())
+    try:
+        got = iter(ahead)
+        assert next(got) == b"first"
+        with pytest.raises(OSError, match="Input/output"):
+            next(got)
+    finally:
+        ahead.close()
+
+
+def test_read_ahead_stops_when_the_consumer_gives_up():
+    produced = []
+
+    def endless():
+        while True:
+            produced.append(1)
+            yield b"x" * 10
+
+    ahead = transfer._ReadAhead(endless())
+    got = iter(ahead)
+    next(got)
+    ahead.close()  # as seal_upload does when the PUT fails, before the file is closed
+    assert not ahead._thread.is_alive()
+    assert len(produced) <= transfer.WRITER_DEPTH + 3  # bounded: it never ran far ahead
+
+
+def test_sealed_body_is_the_same_blob_with_or_without_read_ahead(tmp_path):
+    from client.crypto import aead
+
+    data = os.urandom(transfer.BULK_MIN + 12345)
+    path = tmp_path / "in.bin"
+    path.write_bytes(data)
+    for size in (0, len(data)):  # the size decides whether a thread reads ahead
+        secret = aead.new_file_secret()
+        with path.open("rb") as handle:
+            body = transfer._SealedBody(handle, secret, None, size)
+            try:
+                blob = b"".join(body)
+            finally:
+                body.close()
+        assert blob == aead.encrypt(secret, data) and body.tag == blob[-16:]
