@@ -7,7 +7,8 @@ Policy, enforced here whatever the view checked before:
 - the CSR is valid, CN = the identity, RSA >= 2048 bits;
 - a public key certified for another identity is refused;
 - one live certificate per identity; a replacement only with an admin-approved re-key request,
-  which the issued order consumes.
+  which the issued order consumes. "Replacement" covers an identity whose certificate was
+  deleted (DELETE public-key) or revoked too: a key never changes without an admin.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from server.errors import APIError, Conflict, Forbidden
 
 from .authority import ca_verify
 from .models import Certificate, CertificateOrder, RekeyRequest
+from .services import NEW_KEY_REFUSED, REPLACEMENT_REFUSED
 from .signing import signer_get
 from .validation import csr_validate, rsa_key_checked
 
@@ -129,20 +131,17 @@ def _policy_checked(order: CertificateOrder) -> _Decision:
         raise Forbidden("Common name (CN) does not match the current user")
     csr = csr_validate(pem=order.csr_pem, expected_cn=order.key_owner)
     spki = key_fingerprint(rsa_key_checked(csr.public_key()))
-    # One query: this key certified for anyone else (ever), and this identity's live one.
+    # One query: this key certified for anyone else (ever), and this identity's certificates.
     found = list(
         Certificate.objects.select_for_update()
-        .filter(
-            (Q(spki_sha256=spki) & ~Q(key_owner=order.key_owner))
-            | Q(key_owner=order.key_owner, deleted_at__isnull=True)
-        )
+        .filter(Q(spki_sha256=spki) | Q(key_owner=order.key_owner))
         .only("pk", "key_owner", "deleted_at")
     )
     if any(found_one.key_owner != order.key_owner for found_one in found):
         raise Conflict("This public key is already certified for another user")
-    live = next((c for c in found if c.key_owner == order.key_owner), None)
-    if live is None:
+    if not found:
         return _Decision(csr)
+    live = next((c for c in found if c.deleted_at is None), None)
     rekey = (
         RekeyRequest.objects.select_for_update()
         .filter(key_owner=order.key_owner, approved_at__isnull=False, consumed_by=None)
@@ -150,7 +149,7 @@ def _policy_checked(order: CertificateOrder) -> _Decision:
         .first()
     )
     if rekey is None:
-        raise Conflict("A public key already exists")
+        raise Conflict(REPLACEMENT_REFUSED if live is not None else NEW_KEY_REFUSED)
     return _Decision(csr, replaced=live, rekey=rekey)
 
 
@@ -222,9 +221,10 @@ def _fulfil(order_id: int, signer: Signer, batch: int) -> list[CertificateOrder]
                 order.refusal_message = str(refusal.detail)[:300]
                 log.info("certificate order %s refused: %s", order.pk, order.refusal_message)
             else:
-                if decision.replaced is not None and decision.rekey is not None:
+                if decision.replaced is not None:
                     decision.replaced.deleted_at = now  # replaced; the row stays as history
                     decision.replaced.save(update_fields=["deleted_at"])
+                if decision.rekey is not None:
                     decision.rekey.consumed_by = order
                     decision.rekey.save(update_fields=["consumed_by"])
                 order.status = CertificateOrder.Status.ISSUED

@@ -63,6 +63,13 @@ def _dispatch(order: CertificateOrder) -> None:
     order_enqueue(order_id=order.pk)
 
 
+#: Refusals of the one-key-per-identity policy (the view's pre-check and the worker's).
+REPLACEMENT_REFUSED = "A public key already exists"
+NEW_KEY_REFUSED = (
+    "This identity had a certificate before: a new key needs a re-key request an admin approved"
+)
+
+
 def rekey_approved_exists(*, key_owner: str) -> bool:
     return RekeyRequest.objects.filter(
         key_owner=key_owner, approved_at__isnull=False, consumed_by=None
@@ -75,17 +82,19 @@ def order_place(
     """The order for this CSR, created and queued once; the same CSR again finds it (and
     queues it again while it is still pending: the task is idempotent)."""
     digest = csr_digest(csr)
-    # One round trip: this CSR's order (if any) and whether the identity has a live certificate.
-    order_id, live = User.objects.filter(pk=user.pk).values_list(
+    # One round trip: this CSR's order (if any), whether the identity ever had a certificate
+    # and whether one is live (the worker judges again; this spares it hopeless orders).
+    order_id, certified, live = User.objects.filter(pk=user.pk).values_list(
         Subquery(
             CertificateOrder.objects.filter(key_owner=key_owner, csr_sha256=digest).values("pk")[:1]
         ),
+        Exists(Certificate.objects.filter(key_owner=key_owner)),
         Exists(Certificate.objects.filter(key_owner=key_owner, deleted_at__isnull=True)),
     )[0]
     existing = CertificateOrder.objects.get(pk=order_id) if order_id is not None else None
     if existing is None:
-        if live and not rekey_approved_exists(key_owner=key_owner):
-            raise Conflict("A public key already exists")
+        if certified and not rekey_approved_exists(key_owner=key_owner):
+            raise Conflict(REPLACEMENT_REFUSED if live else NEW_KEY_REFUSED)
         try:
             # One INSERT, committed by itself (no BEGIN/COMMIT round trips); the task is queued
             # once it is committed (at once, unless a caller's transaction is open).

@@ -117,6 +117,28 @@ def test_second_certificate_needs_an_approved_rekey(software_ca, make_user, admi
     assert list(live) == [replaced.certificate]
 
 
+@pytest.mark.parametrize("gone", ["deleted", "revoked"])
+def test_a_key_after_a_deleted_or_revoked_one_needs_an_approved_rekey(
+    software_ca, make_user, admin, gone
+):
+    """DELETE public-key (or an admin's revocation) then a new CSR is still a key change."""
+    alice = make_user("alice")
+    first = fulfil(place(alice, make_csr("alice")))
+    if gone == "deleted":
+        services.certificate_delete(key_owner="alice")
+    else:
+        services.certificate_revoke(certificate_id=first.certificate.pk, admin=admin, reason="x")
+    refused = fulfil(place(alice, make_csr("alice")))
+    assert (refused.status, refused.refusal_status) == ("refused", 409)
+    assert "had a certificate before" in refused.refusal_message
+    request = services.rekey_request_create(key_owner="alice", requested_by=alice, reason="reset")
+    services.rekey_request_approve(request_id=request.pk, admin=admin)
+    issued = fulfil(place(alice, make_csr("alice")))  # twin: with the approval it is issued
+    assert issued.status == "issued"
+    request.refresh_from_db()
+    assert request.consumed_by == issued
+
+
 def test_non_admin_cannot_approve_a_rekey(software_ca, make_user, admin):
     alice = make_user("alice")
     request = services.rekey_request_create(key_owner="alice", requested_by=alice, reason="x")

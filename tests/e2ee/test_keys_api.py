@@ -309,7 +309,9 @@ def test_delete_public_key_needs_account_password(
         ).status_code
         == 404
     )
-    assert issue(wsgi_client, alice).status_code == 200  # a new key after the delete
+    # a new key after the delete is a key change like any other: only with an approved re-key
+    refused = issue(wsgi_client, alice)
+    assert refused.status_code == 409 and "had a certificate before" in refused.text
 
 
 # wrapped private keys
