@@ -114,26 +114,29 @@ class Ephemeral:
             and k not in _DROPPED
             and k.removesuffix("_FILE") not in _DROPPED
         }
-        assert self.database is not None
-        env.update(
-            {
-                "DJANGO_SETTINGS_MODULE": "server.settings",
-                "PYTHONPATH": _package_root() + os.pathsep + env.get("PYTHONPATH", ""),
-                "PYTHONUNBUFFERED": "1",
-                "E2EE_DATA_DIR": str(self.data_dir),
-                "DATABASE_URL": self.database.url,
-                "CELERY_BROKER_URL": "filesystem://",
-                "E2EE_TESTKIT": "1",
-                # one key for every process (each generating its own file would race)
-                "SECRET_KEY": self.secret_key,
-                "E2EE_SIGNER": "software",
-                "E2EE_SIGNING": self.options.signing,
-                "E2EE_TESTKIT_WORKER_READY": str(self.data_dir / "worker-ready"),
-            }
-        )
+        env["PYTHONPATH"] = _package_root() + os.pathsep + env.get("PYTHONPATH", "")
+        env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.stack_env())
+        env["E2EE_TESTKIT_WORKER_READY"] = str(self.data_dir / "worker-ready")
         env.setdefault("E2EE_ISSUANCE_TIMEOUT", "30")
         env.setdefault("LOG_LEVEL", "WARNING")
         return env
+
+    def stack_env(self) -> dict[str, str]:
+        """What makes a process part of this stack; also in the JSON line (`manage_env`), so a
+        suite can run management commands against it (`e2ee-stack COMMAND` with these set)."""
+        assert self.database is not None
+        return {
+            "DJANGO_SETTINGS_MODULE": "server.settings",
+            "E2EE_DATA_DIR": str(self.data_dir),
+            "DATABASE_URL": self.database.url,
+            "CELERY_BROKER_URL": "filesystem://",
+            "E2EE_TESTKIT": "1",
+            # one key for every process (each generating its own file would race)
+            "SECRET_KEY": self.secret_key,
+            "E2EE_SIGNER": "software",
+            "E2EE_SIGNING": self.options.signing,
+        }
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -296,14 +299,19 @@ class Ephemeral:
                         "data_dir": str(self.data_dir),
                         "database_url": self.database.url if self.database else "",
                         "signing": self.options.signing,
+                        "manage_env": self.stack_env(),
                         "pid": os.getpid(),
                     }
                 )
             )
             while not self.stopping.wait(0.2):
-                if any(child.poll() is not None for child in self.children):
-                    sys.stderr.write("e2ee-stack: a server process exited; stopping\n")
-                    return 1
+                for child in self.children:
+                    if child.poll() is not None:
+                        name = " ".join(str(a) for a in child.args[2:4])  # type: ignore[index]
+                        sys.stderr.write(
+                            f"e2ee-stack: {name} exited ({child.returncode}); stopping\n"
+                        )
+                        return 1
             return 0
         except (SeedError, StartupError) as exc:
             sys.stderr.write(f"e2ee-stack: {exc}\n")

@@ -248,8 +248,32 @@ class EphemeralServer:
             **kwargs,
         )
 
+    def manage(self, *args: str, input_text: str | None = None, timeout: float = 120) -> str:
+        """`e2ee-stack ARGS` (a management command) against this stack; returns its stdout,
+        raises StackError with its stderr."""
+        import os
+
+        done = subprocess.run(  # noqa: S603 - our arguments
+            [sys.executable, "-m", "server.testkit.cli", *args],
+            env={**os.environ, **self.info["manage_env"]},
+            input=input_text,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise StackError(f"e2ee-stack {' '.join(args)} failed:\n{done.stderr}")
+        return done.stdout
+
+    def check_running(self) -> None:
+        """Raise StackError (with the log's tail) if the stack's process has ended."""
+        if self.process is None or self.process.poll() is not None:
+            raise StackError(f"the ephemeral stack is no longer running{self._log_tail()}")
+
     def create_user(self, uid: str | None = None, *, admin: bool = False) -> StackUser:
         """A fresh user (random id unless given) with a password and an app password."""
+        self.check_running()
         with self.http(self.admin) as http:
             response = http.post(
                 TESTKIT + "/users",

@@ -22,7 +22,7 @@ from click.testing import CliRunner, Result
 
 from client.cli import main
 from server.testkit.database import ThrowawayDatabase
-from server.testkit.harness import EphemeralServer
+from server.testkit.harness import EphemeralServer, StackError
 from tests.live import LiveStack
 
 E2EE = Path(sys.executable).with_name("e2ee")
@@ -53,6 +53,12 @@ class KitStack:
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         return self.server.query(sql, params)
 
+    def manage(self, *args: str, input_text: str | None = None) -> str:
+        try:
+            return self.server.manage(*args, input_text=input_text)
+        except StackError as exc:
+            raise RuntimeError(str(exc)) from None  # what LiveStack.manage raises
+
     def client(self, auth: tuple[str, str] | None = None, **kwargs) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, auth=auth, timeout=120, **kwargs)
 
@@ -61,7 +67,8 @@ class KitStack:
 def stack(tmp_path_factory) -> Iterator[KitStack]:
     base = tmp_path_factory.mktemp("stack")
     seed = base / "seed.yaml"
-    seed.write_text("users: []\n")  # the admin only; each test makes its own users
+    # only the kit's own administrator (not `admin`: tests/recovery makes that one)
+    seed.write_text("users: [{id: testkit-admin, admin: true}]\n")
     with EphemeralServer.start(seed=seed, inline_signing=True, log_path=base / "log") as server:
         yield KitStack(server)
 

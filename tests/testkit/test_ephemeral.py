@@ -67,7 +67,6 @@ def pg_databases() -> set[str]:
 def test_console_script_seeds_prints_one_line_and_leaves_nothing(tmp_path):
     seed = tmp_path / "seed.yaml"
     seed.write_text(SEED)
-    databases_before = pg_databases() if is_postgres(os.environ.get("DATABASE_URL", "")) else set()
     started = time.monotonic()
     process = subprocess.Popen(
         [str(E2EE_STACK), "serve", "--ephemeral", "--seed", str(seed)],
@@ -109,6 +108,21 @@ def test_console_script_seeds_prints_one_line_and_leaves_nothing(tmp_path):
             headers={"Depth": "1"},
         )
         assert plain.status_code == 207 and "2026" in plain.text
+        # management commands run against the stack with the variables it names
+        made = subprocess.run(
+            [str(E2EE_STACK), "useradd", "dave"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **info["manage_env"]},
+        )
+        assert made.returncode == 0, made.stderr
+        dave = httpx.get(
+            url + "/ocs/v2.php/cloud/user?format=json",
+            auth=("dave", made.stdout.strip()),
+            headers={"OCS-APIRequest": "true"},
+        )
+        assert dave.status_code == 200
         children = children_of(process.pid)
         assert len(children) == 2  # gunicorn and the signing worker
         process.send_signal(signal.SIGTERM)
@@ -121,26 +135,30 @@ def test_console_script_seeds_prints_one_line_and_leaves_nothing(tmp_path):
     assert all(gone(pid) for pid in children)
     with pytest.raises(httpx.ConnectError):
         httpx.get(url + "/status.php", timeout=2)
-    if databases_before or is_postgres(os.environ.get("DATABASE_URL", "")):
-        assert pg_databases() == databases_before
+    if is_postgres(info["database_url"]):  # its own database was dropped (others may run)
+        assert info["database_url"].rsplit("/", 1)[1] not in pg_databases()
+    else:
+        assert info["database_url"].startswith(f"sqlite:///{data_dir}/")
     assert startup < 60, startup
 
 
 def test_a_bad_seed_is_one_line_exit_2_and_nothing_left(tmp_path):
     seed = tmp_path / "seed.yaml"
     seed.write_text("folders:\n  - {owner: alice, path: Vault, encrypted: true}\n")
-    before = set(Path("/tmp").glob("e2ee-ephemeral-*"))
+    tmp = tmp_path / "tmp"  # its own TMPDIR: other runs on this machine make stacks too
+    tmp.mkdir()
     done = subprocess.run(
         [str(E2EE_STACK), "serve", "--ephemeral", "--seed", str(seed)],
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, "TMPDIR": str(tmp)},
     )
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip().splitlines() == [
         "e2ee-stack: folders[0]: an encrypted folder needs an owner with keys: true"
     ]
-    assert set(Path("/tmp").glob("e2ee-ephemeral-*")) == before
+    assert list(tmp.iterdir()) == []
 
 
 def test_manage_py_serve_ephemeral_is_the_same_stack_and_stops_on_sigint(tmp_path):
