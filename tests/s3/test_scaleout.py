@@ -5,12 +5,15 @@ across both nodes never both win, and no metadata update or size propagation is 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
 import secrets
+import socket
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -225,3 +228,45 @@ def test_parallel_uploads_through_both_nodes_lose_no_size_propagation(cluster):
     )
     assert size == total
     assert cluster.referenced_keys() <= cluster.stored_keys()
+
+
+def _in_progress(cluster: Cluster) -> list[str]:
+    uploads = cluster.weed.client().list_multipart_uploads(Bucket=BUCKET, Prefix="blobs/")
+    return [u["Key"] for u in uploads.get("Uploads", [])]
+
+
+def _wait_for(condition, timeout: float = 60.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("node", [0, 1])
+def test_a_client_vanishing_mid_upload_leaves_no_object_and_no_upload(cluster, node):
+    """The S3 twin of the filesystem store's aborted-upload test (tests/webdav/test_dav_live)."""
+    stack = cluster.nodes[node]
+    before, name = cluster.stored_keys(), f"vanished-{node}.bin"
+    token = base64.b64encode(f"{USER}:{cluster.auth[1]}".encode()).decode()
+    head = (
+        f"PUT /remote.php/dav/files/{USER}/{name} HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{stack.port}\r\nAuthorization: Basic {token}\r\n"
+        f"Content-Length: {20 << 20}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", stack.port), timeout=30) as sock:
+        sock.sendall(head.encode())
+        sock.sendall(os.urandom(12 << 20))  # more than one part: a multipart upload is open
+        assert _wait_for(lambda: _in_progress(cluster)), "the server never started the upload"
+    assert _wait_for(lambda: not _in_progress(cluster)), "the multipart upload was not aborted"
+    assert cluster.stored_keys() == before
+    assert stack.query("select id from files_node where name = %s", [name]) == []
+    with cluster.client(1 - node) as other:  # positive twin: the same PUT, completed, elsewhere
+        assert (
+            other.put(
+                f"/remote.php/dav/files/{USER}/{name}", content=os.urandom(12 << 20)
+            ).status_code
+            == 201
+        )
+    assert len(cluster.stored_keys() - before) == 1 and not _in_progress(cluster)
