@@ -56,8 +56,11 @@ def filedrop(link: str, local: Path, progress: Progress | None = None) -> str:
         blob = uuidlib.uuid4().hex
         size = local.stat().st_size
         with local.open("rb") as handle:
-            body = _SealedBody(handle, secret, progress)
-            api.public_upload(token, blob, body, size + TAG_LENGTH)
+            body = _SealedBody(handle, secret, progress, size)
+            try:
+                api.public_upload(token, blob, body, size + TAG_LENGTH)
+            finally:
+                body.close()
         mimetype = mimetypes.guess_type(local.name)[0] or "application/octet-stream"
         entry = FileEntry(local.name, mimetype, secret.key, secret.nonce, body.tag)
         sealed = crypto.create_filedrop_entry(entry, recipients, folder=str(file_id))
