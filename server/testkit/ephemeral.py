@@ -107,13 +107,21 @@ class Ephemeral:
     # --- environment --------------------------------------------------------------------
 
     def env(self) -> dict[str, str]:
+        # E2EE_EPHEMERAL_BLOB_STORE=inherit: keep the caller's S3 blob store (a prefix of its
+        # own in the bucket), to run a client suite against the stack on object storage.
+        inherit = os.environ.get("E2EE_EPHEMERAL_BLOB_STORE") == "inherit"
+        dropped = tuple(k for k in _DROPPED if not (inherit and k == "E2EE_BLOB_STORE"))
         env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("PKCS11_", "E2EE_S3_"))
-            and k not in _DROPPED
-            and k.removesuffix("_FILE") not in _DROPPED
+            if not k.startswith("PKCS11_")
+            and (inherit or not k.startswith("E2EE_S3_"))
+            and k not in dropped
+            and k.removesuffix("_FILE") not in dropped
         }
+        if inherit:
+            prefix = env.get("E2EE_S3_PREFIX", "")
+            env["E2EE_S3_PREFIX"] = f"{prefix}ephemeral/{self.data_dir.name}/"
         env["PYTHONPATH"] = _package_root() + os.pathsep + env.get("PYTHONPATH", "")
         env["PYTHONUNBUFFERED"] = "1"
         env.update(self.stack_env())

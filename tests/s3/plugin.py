@@ -47,6 +47,7 @@ def _s3_pass_environment(request: pytest.FixtureRequest) -> Iterator[None]:
     weed: SeaweedFS = request.getfixturevalue("seaweedfs")
     saved = dict(os.environ)
     os.environ.update(weed.blob_store_env(BUCKET))
+    os.environ["E2EE_EPHEMERAL_BLOB_STORE"] = "inherit"  # tests/cli's test-kit stacks too
     try:
         yield
     finally:
