@@ -16,12 +16,14 @@ from wsgidav.dav_error import (
     HTTP_CONFLICT,
     HTTP_FORBIDDEN,
     HTTP_NOT_FOUND,
+    HTTP_SERVICE_UNAVAILABLE,
     DAVError,
 )
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
 from server.accounts.models import User
 from server.files import chunking, selectors, services
+from server.files.blobstore import BlobStoreUnavailable
 from server.files.errors import FilesError, NodeNotFound
 from server.files.ids import oc_id
 from server.files.models import Node
@@ -88,6 +90,8 @@ def dav_errors() -> Iterator[None]:
         raise DAVError(exc.status, str(exc)) from exc
     except GateRefused as exc:
         raise DAVError(exc.status, exc.message) from exc
+    except BlobStoreUnavailable as exc:
+        raise DAVError(HTTP_SERVICE_UNAVAILABLE, "the blob store is unavailable") from exc
 
 
 def _user(environ: dict[str, Any]) -> User:

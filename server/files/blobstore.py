@@ -33,6 +33,10 @@ class BlobNotFound(LookupError):
     pass
 
 
+class BlobStoreUnavailable(RuntimeError):
+    """The store could not serve a request (an unreachable object store): 503, not 500."""
+
+
 class BlobWriter(Protocol):
     """Streams one new blob. Nothing is visible under `key` until `commit` returns."""
 

@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, cast
 
-from .blobstore import _KEY_RE, BlobNotFound
+from .blobstore import _KEY_RE, BlobNotFound, BlobStoreUnavailable
 
 _MIN_PART = 5 << 20  # S3's minimum for every part but the last
 _MAX_COPY = 5 << 30  # CopyObject's limit; larger blobs are copied part by part
 
 
-class S3StoreError(RuntimeError):
+class S3StoreError(BlobStoreUnavailable):
     """The object store refused or failed a request (the message never holds credentials)."""
 
 
