@@ -66,7 +66,7 @@ def usable(base_url: str) -> bool:
     proxies = urllib.request.getproxies_environment()
     if not (proxies.get(parts.scheme) or proxies.get("all")):
         return True
-    return bool(urllib.request.proxy_bypass_environment(parts.hostname or "", proxies))
+    return bool(urllib.request.proxy_bypass(parts.hostname or ""))
 
 
 class BulkResponse:
