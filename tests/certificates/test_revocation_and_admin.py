@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from django.core.management import CommandError, call_command
 
+from server.certificates import services
 from server.certificates.issuance import signer_checked
 from server.certificates.models import (
     Certificate,
@@ -107,8 +108,16 @@ def test_admin_revokes_and_the_serial_is_published(
     edition = signed_edition(data)  # signed by the CA right after the commit
     assert edition["sequence"] == 2
     assert [entry["serial"] for entry in edition["revoked"]] == [certificate.serial]
-    # no longer served as alice's key; she may get a new certificate
+    # no longer served as alice's key; a new certificate only with an approved re-key request
     assert admin_client.get(f"{API}/public-key?format=json", headers=alice).status_code == 404
+    refused = admin_client.post(
+        f"{API}/public-key?format=json", headers=alice, data={"csr": make_csr("alice")}
+    )
+    assert refused.status_code == 409 and "re-key" in refused.text
+    request = services.rekey_request_create(
+        key_owner="alice", requested_by=revocation.revoked_by, reason="new laptop"
+    )
+    services.rekey_request_approve(request_id=request.pk, admin=revocation.revoked_by)
     issue(admin_client, alice)
 
 
