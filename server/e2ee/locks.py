@@ -112,20 +112,19 @@ def lock_release(*, user: User, node_id: int, token: str, abort: bool) -> None:
         lock.delete()
 
 
-def _staged_in(folder_ids: list[int]) -> tuple[list[Node], list[Node]]:
-    children = Node.objects.filter(parent_id__in=folder_ids)
-    return (
-        list(children.filter(name__endswith=STAGED_SUFFIX)),
-        list(children.filter(name__endswith=DELETED_SUFFIX)),
-    )
-
-
-def _drop_suffix(*, user: User, node: Node, suffix: str) -> None:
-    """Rename a staged node to its final name, replacing what is there."""
-    parent = node.parent
-    assert parent is not None  # staged names only ever live inside a folder
-    file_services.node_move(
-        user=user, node=node, new_parent=parent, new_name=node.name[: -len(suffix)], overwrite=True
+def _settle(*, user: User, folder_id: int, commit: bool) -> None:
+    """One folder's staged writes, all at once: on commit staged names become final (replacing
+    what is there) and staged deletes happen; on revert staged nodes go and staged deletes get
+    their names back."""
+    children = Node.objects.filter(parent_id=folder_id)
+    staged = list(children.filter(name__endswith=STAGED_SUFFIX))
+    deleted = list(children.filter(name__endswith=DELETED_SUFFIX))
+    kept, suffix = (staged, STAGED_SUFFIX) if commit else (deleted, DELETED_SUFFIX)
+    file_services.children_settle(
+        user=user,
+        parent=Node(id=folder_id),
+        deletes=deleted if commit else staged,
+        renames={node.id: node.name[: -len(suffix)] for node in kept},
     )
 
 
@@ -136,11 +135,8 @@ def _depth_order(lock: Lock) -> list[Node]:
 
 
 def _revert_folders(*, user: User, folder_ids: list[int]) -> None:
-    staged, deleted = _staged_in(folder_ids)
-    for node in staged:
-        file_services.node_delete(user=user, node=node)
-    for node in deleted:
-        _drop_suffix(user=user, node=node, suffix=DELETED_SUFFIX)
+    for folder_id in folder_ids:  # deepest first: a staged folder goes after its contents
+        _settle(user=user, folder_id=folder_id, commit=False)
 
 
 def staging_commit(*, lock: Lock) -> None:
@@ -158,11 +154,7 @@ def staging_commit(*, lock: Lock) -> None:
     # A reverted staged folder may have taken touched folders below it with it.
     alive = set(Node.objects.filter(id__in=touched).values_list("id", flat=True))
     for folder_id in [f for f in touched if f in alive]:  # deepest first
-        staged, deleted = _staged_in([folder_id])
-        for node in deleted:
-            file_services.node_delete(user=owner, node=node)
-        for node in staged:
-            _drop_suffix(user=owner, node=node, suffix=STAGED_SUFFIX)
+        _settle(user=owner, folder_id=folder_id, commit=True)
         _promote(staged_metadata[folder_id], lock=lock)
 
 

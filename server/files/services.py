@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from django.db import IntegrityError, models, transaction
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Cast, Concat, Greatest
 
 from server.accounts.models import User
@@ -402,6 +402,49 @@ def node_move(
         _propagate(parent_id=old_parent_id, size_delta=-node.size)
         _propagate(parent_id=new_parent.id, size_delta=node.size)
     return PlaceResult(node=node, replaced=replaced)
+
+
+def children_settle(
+    *,
+    user: User,
+    parent: Node,
+    deletes: list[Node],
+    renames: dict[int, str],
+    store: BlobStore | None = None,
+) -> None:
+    """Many changes among one folder's children in one transaction and one propagation (an E2EE
+    unlock settles hundreds of staged names at once): `deletes` go with everything below them,
+    then each child id in `renames` takes its new name, replacing what holds that name."""
+    if not deletes and not renames:
+        return
+    store = store or get_blob_store()
+    for new_name in renames.values():
+        name_validate(name=new_name)
+    with transaction.atomic():
+        parent = _lock_dir(user=user, dir_id=parent.id)
+        children = Node.objects.select_for_update().filter(parent=parent)
+        moving = list(children.filter(id__in=renames).only("id", "name"))
+        if len(moving) != len(renames):
+            raise NodeNotFound()
+        new_names = set(renames.values())
+        if len(new_names) != len(renames) or new_names & {node.name for node in moving}:
+            # one statement renames them all: names must not pass from one child to another
+            raise OperationForbidden("these renames collide with each other")
+        removed = {
+            node.id: node
+            for node in children.filter(
+                Q(id__in=[node.id for node in deletes]) | Q(name__in=new_names)
+            ).exclude(id__in=renames)
+        }
+        keys = [node.blob_key for node in removed.values() if node.blob_key]
+        for folder in (node for node in removed.values() if node.is_dir):
+            keys += [n.blob_key for n in selectors.node_subtree(node_id=folder.id) if n.blob_key]
+        Node.objects.filter(id__in=removed).delete()
+        for node in moving:
+            node.name = renames[node.id]
+        Node.objects.bulk_update(moving, ["name"], batch_size=500)
+        _propagate(parent_id=parent.id, size_delta=-sum(node.size for node in removed.values()))
+        _after_commit_delete_blobs(keys, store)
 
 
 def node_copy(

@@ -280,6 +280,46 @@ def test_move_into_own_subtree_is_forbidden(alice, root):
         services.node_move(user=alice, node=root, new_parent=a, new_name="root")
 
 
+def test_children_settle_renames_replaces_and_deletes_in_one_go(
+        alice, root, blob_dir, django_capture_on_commit_callbacks):
+    folder = services.node_create_dir(user=alice, parent=root, name="d")
+    old = write(alice, folder, "a", b"old a").node
+    new = write(alice, folder, "a.new", b"new a!").node
+    fresh = write(alice, folder, "b.new", b"b").node
+    gone = services.node_create_dir(user=alice, parent=folder, name="gone")
+    inner = write(alice, gone, "inner", b"inner").node
+    folder.refresh_from_db()
+    etag_before, size_before = folder.etag, folder.size
+    with django_capture_on_commit_callbacks(execute=True):
+        services.children_settle(user=alice, parent=folder, deletes=[gone],
+                                 renames={new.id: "a", fresh.id: "b"})
+    names = dict(Node.objects.filter(parent=folder).values_list("name", "id"))
+    assert names == {"a": new.id, "b": fresh.id}  # file ids kept, the replaced row gone
+    assert read(alice, Node.objects.get(id=new.id)) == b"new a!"
+    assert not Node.objects.filter(id__in=[old.id, gone.id, inner.id]).exists()
+    assert sorted(p.name for p in blob_files(blob_dir)) == sorted([new.blob_key, fresh.blob_key])
+    folder.refresh_from_db()
+    root.refresh_from_db()
+    assert folder.etag != etag_before
+    assert folder.size == size_before - len(b"old a") - len(b"inner") == root.size
+
+
+def test_children_settle_refuses_colliding_renames_and_changes_nothing(alice, root):
+    folder = services.node_create_dir(user=alice, parent=root, name="d")
+    a = write(alice, folder, "a", b"a").node
+    b = write(alice, folder, "b", b"b").node
+    with pytest.raises(OperationForbidden):  # a swap: one statement cannot do it
+        services.children_settle(user=alice, parent=folder, deletes=[],
+                                 renames={a.id: "b", b.id: "a"})
+    with pytest.raises(OperationForbidden):  # two children onto one name
+        services.children_settle(user=alice, parent=folder, deletes=[],
+                                 renames={a.id: "c", b.id: "c"})
+    with pytest.raises(NodeNotFound):  # only children of that folder
+        services.children_settle(user=alice, parent=root, deletes=[], renames={a.id: "c"})
+    assert dict(Node.objects.filter(parent=folder).values_list("name", "id")) == {
+        "a": a.id, "b": b.id}
+
+
 def test_copy_is_deep_with_new_ids_and_new_blobs(alice, root):
     d = services.node_create_dir(user=alice, parent=root, name="d")
     e = services.node_create_dir(user=alice, parent=d, name="e")
