@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from django.conf import settings
 from wsgidav import util
 from wsgidav.dav_error import (
     HTTP_BAD_REQUEST,
@@ -31,6 +32,7 @@ from server.sharing import permissions as perms
 from server.sharing.models import Share
 from server.sharing.selectors import share_mount_find, shares_received
 
+from . import archive
 from .auth import USER_KEY
 from .gates import GateRefused, Operation, WriteIntent, gate_write
 from .properties import PERMISSIONS, permission_letters, property_names, property_value
@@ -608,6 +610,10 @@ class NodeProvider(DAVProvider):
             # Like Nextcloud (Sabre without propfind-depth-infinity): infinity means 1.
             environ["HTTP_DEPTH"] = "1"
         environ[EXTRA_HEADERS_KEY] = []
+        if method == "GET" and (kind := archive.requested_kind(environ)) is not None:
+            resource = self.get_resource_inst(environ["PATH_INFO"], environ)
+            if isinstance(resource, DirResource) and not resource.access.public:
+                return archive.respond(resource, kind, start_response, settings.WEBDAV_BLOCK_SIZE)
 
         def start(status: str, headers: list, exc_info: Any = None) -> Any:
             if status.startswith("2"):

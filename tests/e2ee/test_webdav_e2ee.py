@@ -112,6 +112,30 @@ def test_listing_hides_staged_uploads_and_shows_staged_deletes(wsgi_client, alic
     assert sorted(listed) == ["Secret", "Secret/new", "Secret/sub"]  # twin: committed now
 
 
+def test_a_folder_archive_under_a_lock_is_the_committed_state(wsgi_client, alice):
+    import io
+    import tarfile
+
+    def archived() -> dict[str, bytes]:
+        response = wsgi_client.get(
+            dav_url("alice", "Secret"), headers={**alice, "Accept": "application/x-tar"}
+        )
+        assert response.status_code == 200, response.text
+        with tarfile.open(fileobj=io.BytesIO(response.content), mode="r|") as archive:
+            return {m.name: archive.extractfile(m).read() for m in archive if m.isfile()}
+
+    folder = folder_with_file(wsgi_client, alice)
+    token = token_of(lock(wsgi_client, alice, folder, counter=3))
+    put_blob(wsgi_client, alice, "Secret/new", b"n", token=token)
+    assert wsgi_client.delete(
+        dav_url("alice", "Secret/keep"), headers={**alice, "e2e-token": token}
+    ).status_code == 204
+    assert archived() == {"Secret/keep": b"v1"}  # staged upload hidden, staged delete still there
+    put_metadata(wsgi_client, alice, folder, token, v2_document(3))
+    assert unlock(wsgi_client, alice, folder, token).status_code == 200
+    assert archived() == {"Secret/new": b"n"}  # twin: committed now
+
+
 def test_suffixes_outside_encrypted_trees_are_plain_names(wsgi_client, alice):
     mkcol(wsgi_client, alice, "Plain")
     put_blob(wsgi_client, alice, "Plain/a.e2e-to-save", b"x")
