@@ -349,6 +349,26 @@ class ServerApi:
                 raise_for(response.as_httpx(), "download")
             yield response.length, response
 
+    @contextmanager
+    def open_archive(self, folder: str, names: list[str]) -> Iterator[bulk.Readable | None]:
+        """GET ``names`` of ``folder`` as one tar stream (Nextcloud 30's folder download):
+        yields a reader, or None when this server (or this client's setup) has no such
+        download, so the caller fetches them one by one."""
+        if self._getter is None:
+            yield None
+            return
+        query = "?files=" + quote(json.dumps(names, separators=(",", ":")), safe="")
+        headers = {"Accept": "application/x-tar"}
+        with self._getter.get(self.dav_url(folder) + query, headers) as response:
+            kind = response.headers.get("Content-Type", "").split(";")[0].strip()
+            if response.status == 200 and kind == "application/x-tar":
+                yield response
+            elif response.status in (400, 403, 404, 405, 406, 501):
+                yield None
+            else:
+                raise_for(response.as_httpx(), "archive download")
+                yield None  # a 2xx that is no tar
+
     def delete(self, path: str, token: str | None = None) -> None:
         headers = {TOKEN_HEADER: token} if token else {}
         self._request("DELETE", self.dav_url(path), "delete", headers=headers)

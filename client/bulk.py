@@ -144,15 +144,17 @@ class Getter:
             self._open.clear()
 
     @contextmanager
-    def get(self, path: str) -> Iterator[BulkResponse]:
-        """GET ``path`` below the base URL's own path."""
+    def get(self, path: str, headers: Mapping[str, str] | None = None) -> Iterator[BulkResponse]:
+        """GET ``path`` (with its query) below the base URL's own path."""
         connection = getattr(self._local, "connection", None)
         reused = connection is not None
         while True:
             if connection is None:
                 connection = self._connect()
             try:
-                connection.request("GET", self._prefix + path, headers=self._headers)
+                connection.request(
+                    "GET", self._prefix + path, headers={**self._headers, **(headers or {})}
+                )
                 raw = connection.getresponse()
                 break
             except (OSError, http.client.HTTPException) as exc:

@@ -95,14 +95,21 @@ def put(local: Path, remote: str) -> None:
 @command("get")
 @click.argument("remote")
 @click.argument("local", type=click.Path(path_type=Path))
+@click.option(
+    "--no-fsync",
+    is_flag=True,
+    help="Finish once the file is in the OS cache, not on disk (as curl or rclone do): faster, "
+    "but a power cut right after may leave LOCAL empty or missing.",
+)
 @reported
-def get(remote: str, local: Path) -> None:
-    """Download REMOTE to LOCAL (a file path, or a folder to put it in); verified first."""
+def get(remote: str, local: Path, no_fsync: bool) -> None:
+    """Download REMOTE to LOCAL (a file path, or a folder to put it in); verified first, and on
+    disk (fsynced) before it takes its name."""
     with session() as s:
         loc = transfer.locate(s, remote)
         total = transfer.remote_size(s, loc) if loc.exists else None
         with progress_bar(f"get {loc.name}", total) as advance:
-            written = transfer.get(s, remote, local, advance)
+            written = transfer.get(s, remote, local, advance, fsync=not no_fsync)
     output().result({"path": str(written), "size": written.stat().st_size}, f"saved {written}")
 
 

@@ -29,8 +29,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 @contextmanager
-def atomic_output(path: Path) -> Iterator[IO[bytes]]:
-    """Write to a temporary file beside ``path``; rename it into place only on success."""
+def atomic_output(path: Path, *, fsync: bool = True) -> Iterator[IO[bytes]]:
+    """Write to a temporary file beside ``path``; rename it into place only on success, its
+    bytes on disk first (``fsync=False``: in the OS cache only, as curl or rclone leave it)."""
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".part")
     tmp = Path(tmp_name)
@@ -38,7 +39,8 @@ def atomic_output(path: Path) -> Iterator[IO[bytes]]:
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -29,11 +29,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from client.bulk import BULK_MIN
 from client.cli_support import atomic_output  # noqa: F401 - re-exported for tests
 from client.errors import LocalPathError, NotEncryptedError
 from client.ops.session import Progress, Session
 from client.ops.transaction import Transaction
-from client.ops.transfer import download_entry, record_upload, seal_upload, sync_folder
+from client.ops.transfer import (
+    download_archive,
+    download_entry,
+    record_upload,
+    seal_upload,
+    sync_folder,
+)
 from client.ops.tree import EncryptedFolder, join, load_child, locate
 from client.protocol import FileEntry, b64encode
 
@@ -43,6 +50,9 @@ BATCH_FILES, BATCH_BYTES = 500, 256 * 1024 * 1024
 #: share one lock and write the database; downloads only read (8: the stack's default
 #: gunicorn serves 2 workers x 4 threads; measured best of 4/8/16 in bench/client_transfer.py).
 PARALLEL, PARALLEL_DOWNLOADS = 4, 8
+#: Names per archive request: 32-hex-digit blob names keep its URL under 3 KB (servers refuse
+#: request lines over 4 or 8 KB).
+ARCHIVE_NAMES = 64
 
 
 @dataclass
@@ -139,6 +149,7 @@ class Syncer:
         self.base: dict[str, dict[str, Any]] = dict(self.state.get("files", {}))
         self.base_dirs: set[str] = set(self.state.get("dirs", []))
         self.report = Report()
+        self._archives = True  # until the server shows it has no archive download
         self._saved_at = self._save_cost = 0.0
 
     def save(self) -> None:
@@ -225,21 +236,53 @@ class Syncer:
             durable=False,  # each file is fsynced before its rename; folders in save_landed
         )
 
+    def _fetch_group(self, group: list[tuple[str, RemoteFile]]) -> None:
+        """Several small files of one folder in one archive request where the server has it;
+        whatever did not come that way (or a single file) one by one."""
+        left = group
+        if len(group) > 1 and self._archives:
+            folder = group[0][1].folder
+            wanted = {}
+            for rel, remote in group:
+                (self.local / rel).parent.mkdir(parents=True, exist_ok=True)
+                wanted[remote.uuid] = (remote.entry, self.local / rel)
+            landed = download_archive(self.session, folder, wanted, self.progress)
+            if landed is None:
+                self._archives = False  # this server has none: no more asking
+            else:
+                left = [(rel, remote) for rel, remote in group if remote.uuid not in landed]
+        for rel, remote in left:
+            self._fetch(rel, remote)
+
+    def _groups(self) -> list[list[tuple[str, RemoteFile]]]:
+        """The downloads in groups, in order: small files of one folder together (spread so
+        that every download thread gets some, each request's query short), others alone."""
+        by_folder: dict[int, list[tuple[str, RemoteFile]]] = {}
+        groups: list[list[tuple[str, RemoteFile]]] = []
+        for rel, remote in self.downloads:
+            listed = remote.folder.listing(self.session).get(remote.uuid)
+            if listed is not None and listed.size < BULK_MIN:
+                by_folder.setdefault(remote.folder.file_id, []).append((rel, remote))
+            else:
+                groups.append([(rel, remote)])
+        for small in by_folder.values():
+            size = min(ARCHIVE_NAMES, -(-len(small) // PARALLEL_DOWNLOADS))
+            groups += [small[i : i + size] for i in range(0, len(small), size)]
+        return groups
+
     def _download_all(self) -> None:
         """Several downloads at once (each lands on its own); the base follows in order."""
         for _, remote in self.downloads:  # fill the listings before threads share them
             remote.folder.listing(self.session)
         landed: set[Path] = set()
         with ThreadPoolExecutor(PARALLEL_DOWNLOADS) as pool:
-            futures = [
-                (rel, remote, pool.submit(self._fetch, rel, remote))
-                for rel, remote in self.downloads
-            ]
-            for rel, remote, future in futures:
+            futures = [(group, pool.submit(self._fetch_group, group)) for group in self._groups()]
+            for group, future in futures:
                 future.result()
-                landed.add((self.local / rel).parent)
-                self._record(rel, remote.tag)
-                self.report.downloaded.append(rel)
+                for rel, remote in group:
+                    landed.add((self.local / rel).parent)
+                    self._record(rel, remote.tag)
+                    self.report.downloaded.append(rel)
                 # resumable: landed files reach the saved base often (a re-run redoes the
                 # others, and finds them equal); not after each file, O(n²) for many files.
                 if self._save_due():

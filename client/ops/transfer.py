@@ -10,6 +10,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import queue
+import tarfile
 import threading
 import uuid as uuidlib
 from collections.abc import Iterable, Iterator
@@ -242,10 +243,10 @@ class _DiskWriter:
 
 
 @contextmanager
-def _landing(local: Path, size_hint: int | None) -> Iterator[Writable]:
+def _landing(local: Path, size_hint: int | None, *, fsync: bool = True) -> Iterator[Writable]:
     """Where a download is written: a temporary file beside ``local``, renamed into place
     (fsynced first) only when the block exits cleanly; large ones through a disk thread."""
-    with atomic_output(local) as out:
+    with atomic_output(local, fsync=fsync) as out:
         if size_hint is None or size_hint < BULK_MIN:
             yield out
         else:
@@ -283,12 +284,14 @@ def download_entry(
     progress: Progress | None = None,
     *,
     durable: bool = True,
+    fsync: bool = True,
 ) -> int:
     """Decrypt one blob to ``local``; nothing appears there unless every check passed.
 
     The plaintext goes to a temporary file; the GCM tag (and the tag recorded in metadata) is
     checked at the end of the stream, before the rename. ``durable=False`` leaves the fsync of
-    ``local``'s folder to the caller (sync does it once per folder for a whole batch).
+    ``local``'s folder to the caller (sync does it once per folder for a whole batch);
+    ``fsync=False`` skips every fsync (a power cut soon after may lose the file).
     """
     listed = folder.listing(session).get(blob)
     if not listed:
@@ -297,11 +300,65 @@ def download_entry(
             "missing on the server"
         )
     dav_path, size = join(folder.dav_path, blob), listed.size
-    with session.api.open_download(dav_path) as (_, reader), _landing(local, size) as out:
+    with (
+        session.api.open_download(dav_path) as (_, reader),
+        _landing(local, size, fsync=fsync) as out,
+    ):
         written = decrypt_file_stream(_Counted(reader, progress), out, entry, size_hint=size)
-    if durable:
+    if durable and fsync:
         sync_folder(local.parent)
     return written
+
+
+class _Stream:
+    """``read`` for tarfile over a response's ``readinto`` (the archive's transport)."""
+
+    def __init__(self, reader: Readable) -> None:
+        self._reader = reader
+
+    def read(self, size: int = -1) -> bytes:
+        buffer = bytearray(size if size >= 0 else CHUNK)
+        n = self._reader.readinto(memoryview(buffer))
+        return bytes(buffer[:n])
+
+
+def download_archive(
+    session: Session,
+    folder: EncryptedFolder,
+    wanted: dict[str, tuple[FileEntry, Path]],
+    progress: Progress | None = None,
+) -> set[str] | None:
+    """Fetch several blobs of ``folder`` in one archive request and decrypt each to its
+    destination as :func:`download_entry` does (each fsynced before its rename; the caller
+    fsyncs the folders). Returns the blobs landed — the caller fetches the others one by one —
+    or None when the server offers no archive download.
+
+    The archive is only a transport: a member counts only if it is a regular file under one of
+    the names asked for, met once, of the size the listing gave; its name is never used as a
+    path. Each blob is still authenticated against the metadata (a tampered one raises)."""
+    listing = folder.listing(session)
+    sizes = {blob: listing[blob].size for blob in wanted if blob in listing}
+    landed: set[str] = set()
+    if not sizes:
+        return landed  # an empty list would ask for the whole folder
+    with session.api.open_archive(folder.dav_path, sorted(sizes)) as reader:
+        if reader is None:
+            return None
+        try:
+            with tarfile.open(fileobj=_Stream(reader), mode="r|", bufsize=1 << 18) as archive:
+                for member in archive:
+                    blob = member.name
+                    if not member.isfile() or blob in landed or sizes.get(blob) != member.size:
+                        continue
+                    source = archive.extractfile(member)
+                    assert source is not None  # a regular file
+                    entry, local = wanted[blob]
+                    with _landing(local, member.size) as out:
+                        decrypt_file_stream(_Counted(source, progress), out, entry)
+                    landed.add(blob)
+        except tarfile.TarError:
+            pass  # cut off or malformed: what landed stays, the rest comes one by one
+    return landed
 
 
 #: recover.py reads bodies through this name
@@ -316,7 +373,16 @@ def remote_size(session: Session, loc: Location) -> int | None:
     return loc.plain.size if loc.plain is not None else None
 
 
-def get(session: Session, remote: str, local: Path, progress: Progress | None = None) -> Path:
+def get(
+    session: Session,
+    remote: str,
+    local: Path,
+    progress: Progress | None = None,
+    *,
+    fsync: bool = True,
+) -> Path:
+    """Download ``remote`` to ``local`` (verified first); ``fsync=False`` returns once the
+    bytes are in the OS cache instead of on disk."""
     loc = locate(session, remote)
     if not loc.exists:
         raise RemotePathError(f"{loc.path!r} does not exist")
@@ -328,14 +394,18 @@ def get(session: Session, remote: str, local: Path, progress: Progress | None = 
         raise LocalPathError(f"{local.parent} is not a folder")
     entry = loc.file_entry
     if loc.parent is not None and loc.file_uuid is not None and entry is not None:
-        download_entry(session, loc.parent, loc.file_uuid, entry, local, progress)
+        download_entry(session, loc.parent, loc.file_uuid, entry, local, progress, fsync=fsync)
         return local
     size = loc.plain.size if loc.plain is not None else None
-    with session.api.open_download(loc.path) as (_, reader), _landing(local, size) as out:
+    with (
+        session.api.open_download(loc.path) as (_, reader),
+        _landing(local, size, fsync=fsync) as out,
+    ):
         buffer = memoryview(bytearray(CHUNK))
         while n := _Counted(reader, progress).readinto(buffer):
             out.write(buffer[:n])
-    sync_folder(local.parent)
+    if fsync:
+        sync_folder(local.parent)
     return local
 
 

@@ -119,6 +119,30 @@ def test_large_file_streams_with_progress_and_verifies(alice, tmp_path):
     assert plain_out.read_bytes() == big.read_bytes()
 
 
+@pytest.mark.parametrize("size", [5, 5 << 20])  # the small path and the disk-thread path
+def test_get_fsyncs_unless_told_not_to(alice, tmp_path, monkeypatch, size):
+    data = os.urandom(size)
+    (tmp_path / "f.bin").write_bytes(data)
+    alice.ok("encrypt", f"Sync{size}")
+    alice.ok("put", tmp_path / "f.bin", f"Sync{size}/")
+    synced: list[str] = []  # what was fsynced in tmp_path (the keystore lives elsewhere)
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        if path.startswith(str(tmp_path)):
+            synced.append(os.path.basename(path))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    alice.ok("get", f"Sync{size}/f.bin", tmp_path / "durable.bin")
+    assert len(synced) == 2 and synced[1] == tmp_path.name  # the file, then its folder
+    synced.clear()
+    alice.ok("get", "--no-fsync", f"Sync{size}/f.bin", tmp_path / "cached.bin")
+    assert synced == []
+    assert (tmp_path / "cached.bin").read_bytes() == data == (tmp_path / "durable.bin").read_bytes()
+
+
 def _blob_files(stack):
     return [p for p in stack.blob_dir.rglob("*") if p.is_file()]
 

@@ -59,7 +59,6 @@ CATALOGUE = {
     "X3": ("fail-open escape hatches", "iOS #4182; desktop skip flag"),
 }
 NOT_APPLICABLE = {
-    "S1": "entries live only inside signed+encrypted metadata; a moved blob is S4 (missing)",
     "S7": "the client does not consume the audit log; it is an operator control",
     "X1": "the client creates no link shares with secrets (file-drop tokens are not keys)",
     "X2": "covered by K1/M3: shares reach the client only as signed metadata (TOFU at first)",
