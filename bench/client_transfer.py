@@ -19,7 +19,10 @@ bench/client_transfer.json and the chart bench/client_transfer.png (matplotlib).
 e2ee / plain >= 0.6 both ways; faster than rclone crypt both ways; peak client RSS < 100 MB.
 
 Neither curl nor rclone fsyncs a download; `e2ee get` does before its rename (a file reported
-done survives a crash). `plain_down_durable` adds that fsync to curl's time, for reference.
+done survives a crash), unless `--no-fsync`. So downloads are compared twice: to the page cache
+(curl, rclone, `e2ee get --no-fsync`) and fsynced (curl's time plus one fsync, `e2ee get`).
+Between measurements (untimed) each contender deletes the remote copy it made and `sync` writes
+back what it left in the page cache, so every upload writes into freed space (see settle()).
 """
 
 from __future__ import annotations
@@ -86,6 +89,22 @@ def make_file(path: Path, size: int) -> None:
             chunk = os.urandom(min(left, 8 << 20))
             handle.write(chunk)
             left -= len(chunk)
+
+
+def settle() -> None:
+    """Between measurements, untimed: write back what the last one left in the page cache, so
+    its writeback does not slow the next contender.
+
+    Each contender also deletes what it uploaded before this. On this machine's virtual disk,
+    writing blocks that were never written before costs 2-3 times as much as writing blocks
+    that were written and freed, so an upload into space just freed is measured faster.
+    Deleting keeps every upload on the same footing."""
+    os.sync()
+
+
+def plain_delete(stack: LiveStack, password: str, name: str) -> None:
+    url = stack.url(f"/remote.php/dav/files/{USER}/{name}")
+    httpx.delete(url, auth=(USER, password), timeout=60).raise_for_status()
 
 
 def plain_put_get(
@@ -172,6 +191,12 @@ def main() -> None:
             big, back = work / "big.bin", work / "back.bin"
             print(f"making a {args.size_mib} MiB file …", flush=True)
             make_file(big, size)
+            # Untimed: one upload and delete first, so the first contender, like every later
+            # one, writes into space the one before it freed (see settle()).
+            plain_put_get(stack, password, big, back, "warm-up.bin")
+            back.unlink()
+            plain_delete(stack, password, "warm-up.bin")
+            settle()
             for round_no in range(args.rounds):
                 note("load_average", os.getloadavg()[0])
 
@@ -184,16 +209,26 @@ def main() -> None:
                         os.fsync(handle.fileno())
                     note("plain_down_durable", size / (down + time.perf_counter() - start) / MB)
                     back.unlink()
+                    plain_delete(stack, password, f"plain-{round_no}.bin")
+                    settle()
 
                 def ours(round_no: int = round_no) -> None:
                     remote = f"Bench/big-{round_no}.bin"
                     seconds, rss = run_measured([str(E2EE), "-q", "put", str(big), remote], env)
                     note("e2ee_up", size / seconds / MB)
                     note("e2ee_up_rss_mb", rss / MB)
+                    settle()
                     seconds, rss = run_measured([str(E2EE), "-q", "get", remote, str(back)], env)
-                    note("e2ee_down", size / seconds / MB)
+                    note("e2ee_down_durable", size / seconds / MB)
                     note("e2ee_down_rss_mb", rss / MB)
                     back.unlink()
+                    settle()
+                    get = [str(E2EE), "-q", "get", "--no-fsync", remote, str(back)]
+                    seconds, _ = run_measured(get, env)
+                    note("e2ee_down", size / seconds / MB)
+                    back.unlink()
+                    subprocess.run([str(E2EE), "-q", "rm", remote], env=env, check=True)
+                    settle()
 
                 def theirs(round_no: int = round_no) -> None:
                     target = f"secret:big-{round_no}.bin"
@@ -202,12 +237,15 @@ def main() -> None:
                     )
                     note("rclone_up", size / seconds / MB)
                     note("rclone_up_rss_mb", rss / MB)
+                    settle()
                     seconds, rss = run_measured(
                         [str(RCLONE), "copyto", target, str(back), *RCLONE_FLAGS], renv
                     )
                     note("rclone_down", size / seconds / MB)
                     note("rclone_down_rss_mb", rss / MB)
                     back.unlink()
+                    subprocess.run([str(RCLONE), "deletefile", target, *RCLONE_FLAGS], env=renv)
+                    settle()
 
                 contenders = [plain, ours, theirs]
                 for run in contenders[round_no % 3 :] + contenders[: round_no % 3]:
@@ -257,10 +295,12 @@ def report(m: dict[str, float], ranges: dict[str, list[float]], args: argparse.N
     rows = [
         (f"{args.size_mib} MiB upload, MB/s", "plain_up", "e2ee_up", "rclone_up"),
         (f"{args.size_mib} MiB download, MB/s", "plain_down", "e2ee_down", "rclone_down"),
+        ("  the same, fsynced, MB/s", "plain_down_durable", "e2ee_down_durable", None),
     ]
     print(f"\n{'':28}{'plain':>10}{'e2ee':>10}{'rclone':>10}{'e2ee/plain':>12}{'e2ee/rclone':>13}")
     for label, p, e, r in rows:
-        print(f"{label:28}{m[p]:>10}{m[e]:>10}{m[r]:>10}{ratio(e, p):>12}{ratio(e, r):>13}")
+        theirs, versus = (m[r], ratio(e, r)) if r else ("", "")
+        print(f"{label:28}{m[p]:>10}{m[e]:>10}{theirs:>10}{ratio(e, p):>12}{versus:>13}")
     n = args.small_files
     for label, e, r in (
         (f"sync {n} x 4 KiB up, files/s", "e2ee_sync_up", "rclone_sync_up"),
@@ -271,7 +311,8 @@ def report(m: dict[str, float], ranges: dict[str, list[float]], args: argparse.N
         f"peak RSS e2ee put / get: {m['e2ee_up_rss_mb']} / {m['e2ee_down_rss_mb']} MB; "
         f"rclone: {m['rclone_up_rss_mb']} / {m['rclone_down_rss_mb']} MB"
     )
-    print(f"plain download plus its fsync: {m['plain_down_durable']} MB/s")
+    print("downloads: curl, rclone and `e2ee get --no-fsync` end in the page cache; fsynced:")
+    print("curl's time plus one fsync, and `e2ee get` (it fsyncs the file and its folder)")
     print(f"load average at round start: {ranges['load_average']} (2 cores)")
     for key in ("plain", "e2ee", "rclone"):
         print(f"ranges {key}: up {ranges[f'{key}_up']} down {ranges[f'{key}_down']}")
@@ -284,6 +325,7 @@ def report(m: dict[str, float], ranges: dict[str, list[float]], args: argparse.N
         "ratios": {
             "up_e2ee_vs_plain": ratio("e2ee_up", "plain_up"),
             "down_e2ee_vs_plain": ratio("e2ee_down", "plain_down"),
+            "down_fsynced_e2ee_vs_plain": ratio("e2ee_down_durable", "plain_down_durable"),
             "up_e2ee_vs_rclone": ratio("e2ee_up", "rclone_up"),
             "down_e2ee_vs_rclone": ratio("e2ee_down", "rclone_down"),
             "sync_up_e2ee_vs_rclone": ratio("e2ee_sync_up", "rclone_sync_up"),
@@ -300,8 +342,8 @@ def chart(m: dict[str, float], ranges: dict[str, list[float]], args: argparse.Na
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    labels = ["upload", "download"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    labels = ["upload", "download", "download, fsynced"]
     series = [("plain WebDAV", "plain"), ("e2ee", "e2ee"), ("rclone crypt", "rclone")]
     width = 0.27
 
@@ -310,16 +352,17 @@ def chart(m: dict[str, float], ranges: dict[str, list[float]], args: argparse.Na
         return [[m[k] - ranges[k][0] for k in keys], [ranges[k][1] - m[k] for k in keys]]
 
     for i, (name, key) in enumerate(series):
-        keys = [f"{key}_up", f"{key}_down"]
+        keys = [f"{key}_up", f"{key}_down", f"{key}_down_durable"]
+        keys = [k for k in keys if k in m]  # rclone has no fsynced download
         left.bar(
-            [x + (i - 1) * width for x in range(2)],
+            [x + (i - 1) * width for x in range(len(keys))],
             [m[k] for k in keys],
             width,
             yerr=spread(keys),
             capsize=3,
             label=name,
         )
-    left.set_xticks(range(2), labels)
+    left.set_xticks(range(3), labels)
     left.set_ylabel("MB/s")
     left.set_title(f"{args.size_mib} MiB file (median of {args.rounds}, bars: range)")
     left.legend()
@@ -334,7 +377,7 @@ def chart(m: dict[str, float], ranges: dict[str, list[float]], args: argparse.Na
             label=name,
             color=f"C{i + 1}",
         )
-    right.set_xticks(range(2), labels)
+    right.set_xticks(range(2), labels[:2])
     right.set_ylabel("files/s")
     right.set_title(f"sync of {args.small_files} x 4 KiB files")
     right.legend()
