@@ -363,11 +363,10 @@ class ServerApi:
             kind = response.headers.get("Content-Type", "").split(";")[0].strip()
             if response.status == 200 and kind == "application/x-tar":
                 yield response
-            elif response.status in (400, 403, 404, 405, 406, 501):
-                yield None
-            else:
+                return
+            if response.status == 401:
                 raise_for(response.as_httpx(), "archive download")
-                yield None  # a 2xx that is no tar
+            yield None  # anything else: the files one by one say what is wrong, if anything
 
     def delete(self, path: str, token: str | None = None) -> None:
         headers = {TOKEN_HEADER: token} if token else {}

@@ -20,7 +20,7 @@ import tarfile
 import time
 import zipfile
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs
 
 from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_NOT_FOUND, DAVError
@@ -88,8 +88,9 @@ def _walk(resource: _NodeResource, name: str) -> Iterator[tuple[str, _NodeResour
 
 def _blob(resource: _NodeResource, block: int) -> Iterator[bytes]:
     """The file's stored bytes, exactly its recorded size (a short blob breaks the stream)."""
-    from .provider import dav_errors
+    from .provider import FileResource, dav_errors
 
+    assert isinstance(resource, FileResource)
     left = resource.node.size
     with dav_errors(), resource.get_content() as reader:
         while left:
@@ -150,7 +151,7 @@ class _Sink:
 
 def _zip(items: Iterable[tuple[str, _NodeResource]], block: int) -> Iterator[bytes]:
     sink = _Sink()
-    with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:  # type: ignore[arg-type]
+    with zipfile.ZipFile(cast(IO[bytes], sink), "w", zipfile.ZIP_STORED) as archive:
         for name, resource in items:
             node = resource.node
             stamp = time.gmtime(max(node.mtime, _ZIP_EPOCH))[:6]

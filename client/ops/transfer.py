@@ -16,7 +16,7 @@ import uuid as uuidlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from client.api import CHUNK
 from client.bulk import BULK_MIN, ChunkReader
@@ -345,13 +345,13 @@ def download_archive(
         if reader is None:
             return None
         try:
-            with tarfile.open(fileobj=_Stream(reader), mode="r|", bufsize=1 << 18) as archive:
+            stream = cast(IO[bytes], _Stream(reader))
+            with tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 18) as archive:
                 for member in archive:
                     blob = member.name
                     if not member.isfile() or blob in landed or sizes.get(blob) != member.size:
                         continue
-                    source = archive.extractfile(member)
-                    assert source is not None  # a regular file
+                    source = cast(Readable, archive.extractfile(member))  # a regular file
                     entry, local = wanted[blob]
                     with _landing(local, member.size) as out:
                         decrypt_file_stream(_Counted(source, progress), out, entry)
