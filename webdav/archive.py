@@ -63,15 +63,17 @@ def requested_members(environ: dict[str, Any]) -> list[str]:
     return [name.strip() for name in header.split(",") if name.strip()]
 
 
-def _member(folder: DirResource, path: str) -> _NodeResource:
+def _member(folder: DirResource, path: str, listed: dict[str, _NodeResource]) -> _NodeResource:
+    """The member at `path` below `folder`; `listed` is the folder's listing by name (one query
+    for all first names, and what the read filters show: E2EE staged names are not there)."""
     from .provider import DirResource
 
-    resource: _NodeResource = folder
-    for name in (part for part in path.split("/") if part):
-        child = resource.get_member(name) if isinstance(resource, DirResource) else None
-        if child is None:
-            raise DAVError(HTTP_NOT_FOUND, f"{path!r} is not in this folder")
-        resource = child
+    first, *rest = [part for part in path.split("/") if part]
+    resource = listed.get(first)
+    for name in rest:
+        resource = resource.get_member(name) if isinstance(resource, DirResource) else None
+    if resource is None:
+        raise DAVError(HTTP_NOT_FOUND, f"{path!r} is not in this folder")
     return resource
 
 
@@ -174,7 +176,12 @@ def respond(folder: DirResource, kind: str, start_response: Any, block: int) -> 
     goes with a Content-Length (the connection stays open, a cut-off body is detectable)."""
     members = requested_members(folder.environ)
     if members:
-        items = [pair for path in members for pair in _walk(_member(folder, path), path.strip("/"))]
+        listed = {member.name: member for member in folder.get_member_list()}
+        items = [
+            pair
+            for path in members
+            for pair in _walk(_member(folder, path, listed), path.strip("/"))
+        ]
         base = folder.name or "download"
     else:
         base = folder.name if folder.node.parent_id is not None else "download"

@@ -131,6 +131,13 @@ def test_a_folder_archive_under_a_lock_is_the_committed_state(wsgi_client, alice
         dav_url("alice", "Secret/keep"), headers={**alice, "e2e-token": token}
     ).status_code == 204
     assert archived() == {"Secret/keep": b"v1"}  # staged upload hidden, staged delete still there
+    for name, status in (("new.e2e-to-save", 404), ("new", 404), ("keep", 200)):
+        response = wsgi_client.get(
+            dav_url("alice", "Secret"),
+            params={"files": f'["{name}"]'},
+            headers={**alice, "Accept": "application/x-tar"},
+        )
+        assert response.status_code == status, (name, response.text)
     put_metadata(wsgi_client, alice, folder, token, v2_document(3))
     assert unlock(wsgi_client, alice, folder, token).status_code == 200
     assert archived() == {"Secret/new": b"n"}  # twin: committed now
