@@ -178,7 +178,10 @@ class Keystore:
     def identity(self, user: str) -> Identity:
         if not self.has_identity():
             raise NoIdentityError("this device has no key: run `e2ee init` or `e2ee add-device`")
-        private_key = crypto.load_private_key(self._path("private-key.pem").read_bytes())
+        # Checked when it was stored (generated here, or unwrapped and loaded checked).
+        private_key = crypto.load_private_key(
+            self._path("private-key.pem").read_bytes(), checked=False
+        )
         cert = crypto.load_certificate(self._path("certificate.pem").read_bytes())
         words = self._path("mnemonic.txt")
         mnemonic = words.read_text().strip() if words.exists() else None

@@ -80,11 +80,15 @@ def _pem_or_base64_der(data: str | bytes, label: str) -> bytes:
         raise FormatError(f"{label}: invalid base64") from exc
 
 
-def load_private_key(data: str | bytes) -> rsa.RSAPrivateKey:
-    """Load an unencrypted RSA private key: PKCS#8/PKCS#1 PEM or base64 PKCS#8 DER."""
+def load_private_key(data: str | bytes, *, checked: bool = True) -> rsa.RSAPrivateKey:
+    """Load an unencrypted RSA private key: PKCS#8/PKCS#1 PEM or base64 PKCS#8 DER.
+    ``checked=False`` skips OpenSSL's consistency check of an RSA key (~30 ms): only for a key
+    this device stored itself after loading it checked (the keystore's own file)."""
     der = _pem_or_base64_der(data, "PRIVATE KEY")
     try:
-        key = serialization.load_der_private_key(der, password=None)
+        key = serialization.load_der_private_key(
+            der, password=None, unsafe_skip_rsa_key_validation=not checked
+        )
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise FormatError("not a readable private key") from exc
     if not isinstance(key, rsa.RSAPrivateKey):
