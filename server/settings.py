@@ -131,11 +131,10 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Keep each thread's connection (PostgreSQL forks a backend per connection: reconnecting
-    # per request cost more than most requests); health-checked before reuse.
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Keep each thread's connection, health-checked before reuse: PostgreSQL forks a backend per
+# connection, and SQLite's open (with its WAL pragma) cost ~5% of a small WebDAV GET.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while another process writes.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

@@ -35,9 +35,9 @@ def app_password_create(*, user: User, name: str) -> tuple[AppPassword, str]:
     return record, clear
 
 
-def _app_password_match(user: User, password: str) -> AppPassword | None:
+def _app_password_match(records: list[AppPassword], password: str) -> AppPassword | None:
     digest = _keyed_digest("app-password", password)
-    for record in AppPassword.objects.filter(user=user):
+    for record in records:
         if hmac.compare_digest(record.digest, digest):
             return record
     return None
@@ -65,12 +65,22 @@ class Authenticated:
 
 def credentials_check(*, username: str, password: str) -> Authenticated | None:
     """The one credential check for OCS and WebDAV: an app password or the account password."""
-    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    # Sync clients send app passwords on every request: one query fetches the user with them.
+    records = list(
+        AppPassword.objects.filter(user__username=username, user__is_active=True).select_related(
+            "user"
+        )
+    )
+    user = (
+        records[0].user
+        if records
+        else get_user_model().objects.filter(username=username, is_active=True).first()
+    )
     if user is None:
         # Same cost as a real check, so timing does not tell which user ids exist.
         get_user_model()().set_password(password)
         return None
-    record = _app_password_match(user, password)
+    record = _app_password_match(records, password)
     if record is not None:
         now = timezone.now()
         if record.last_used_at is None or now - record.last_used_at > timedelta(minutes=1):
