@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from client import crypto
 from client.api import ServerApi, _chunks, raise_for
+from client.bulk import ChunkReader
 from client.cli_support import atomic_output
 from client.crypto.recovery import create_recovery_key, recovery_id
 from client.crypto.verify import VerifiedFolder
@@ -37,7 +38,6 @@ from client.errors import (
 )
 from client.keystore import SECRET, Keystore, _write
 from client.ops.session import now
-from client.ops.transfer import _ChunkReader
 from client.protocol import parse_metadata_document
 
 WRAPPED_FILE = "recovery-key.wrapped"
@@ -219,7 +219,7 @@ def _decrypt_folder(
             raise RemotePathError(f"{entry.filename!r} is in the metadata but not on the server")
         target = local / _safe_name(entry.filename)
         with atomic_output(target) as handle:
-            source = _ChunkReader(api.blob(user, blob.id))
+            source = ChunkReader(api.blob(user, blob.id))
             written = crypto.decrypt_file_stream(source, handle, entry)
         os.chmod(target, 0o600)
         result.files += 1

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, cast
 
 from client.api import CHUNK
-from client.bulk import BULK_MIN, ChunkReader
+from client.bulk import BULK_MIN
 from client.cli_support import atomic_output
 from client.crypto.aead import FileSecret, Readable, Writable, encrypt_chunks, new_file_secret
 from client.crypto.files import decrypt_file_stream
@@ -275,6 +275,20 @@ class _Counted:
         return n
 
 
+def _decrypt_to(
+    local: Path,
+    source: Readable,
+    entry: FileEntry,
+    size: int,
+    progress: Progress | None,
+    *,
+    fsync: bool = True,
+) -> int:
+    """Decrypt a blob of ``size`` bytes read from ``source`` into ``local`` (see _landing)."""
+    with _landing(local, size, fsync=fsync) as out:
+        return decrypt_file_stream(_Counted(source, progress), out, entry, size_hint=size)
+
+
 def download_entry(
     session: Session,
     folder: EncryptedFolder,
@@ -299,12 +313,8 @@ def download_entry(
             f"{join(folder.clear_path, entry.filename)!r} is in the metadata but its data is "
             "missing on the server"
         )
-    dav_path, size = join(folder.dav_path, blob), listed.size
-    with (
-        session.api.open_download(dav_path) as (_, reader),
-        _landing(local, size, fsync=fsync) as out,
-    ):
-        written = decrypt_file_stream(_Counted(reader, progress), out, entry, size_hint=size)
+    with session.api.open_download(join(folder.dav_path, blob)) as (_, reader):
+        written = _decrypt_to(local, reader, entry, listed.size, progress, fsync=fsync)
     if durable and fsync:
         sync_folder(local.parent)
     return written
@@ -353,16 +363,11 @@ def download_archive(
                         continue
                     source = cast(Readable, archive.extractfile(member))  # a regular file
                     entry, local = wanted[blob]
-                    with _landing(local, member.size) as out:
-                        decrypt_file_stream(_Counted(source, progress), out, entry)
+                    _decrypt_to(local, source, entry, member.size, progress)
                     landed.add(blob)
         except tarfile.TarError:
             pass  # cut off or malformed: what landed stays, the rest comes one by one
     return landed
-
-
-#: recover.py reads bodies through this name
-_ChunkReader = ChunkReader
 
 
 def remote_size(session: Session, loc: Location) -> int | None:
@@ -401,8 +406,8 @@ def get(
         session.api.open_download(loc.path) as (_, reader),
         _landing(local, size, fsync=fsync) as out,
     ):
-        buffer = memoryview(bytearray(CHUNK))
-        while n := _Counted(reader, progress).readinto(buffer):
+        counted, buffer = _Counted(reader, progress), memoryview(bytearray(CHUNK))
+        while n := counted.readinto(buffer):
             out.write(buffer[:n])
     if fsync:
         sync_folder(local.parent)
