@@ -9,6 +9,7 @@ never appear in an exception, a repr or a log line.
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -83,6 +84,15 @@ def raise_for(response: httpx.Response, what: str) -> None:
     raise ServerError(message, status)
 
 
+def _tls_context(base_url: str) -> ssl.SSLContext | bool:
+    """httpx's default (the system's trust, SSL_CERT_FILE) for an https server. A plain-http
+    server needs none, and loading the trust store costs ~35 ms of every command: it gets a
+    context that trusts nothing, so a TLS connection there could only fail."""
+    if urlsplit(base_url).scheme == "https":
+        return True
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names
+
+
 class ServerApi:
     """One account on one server. ``password`` is an app password or the account password."""
 
@@ -100,7 +110,12 @@ class ServerApi:
         auth = (user, password) if user is not None and password is not None else None
         headers = {"User-Agent": USER_AGENT, "X-E2EE-SUPPORTED": "true"}
         self._http = httpx.Client(
-            base_url=self.base_url, auth=auth, timeout=timeout, headers=headers, transport=transport
+            base_url=self.base_url,
+            auth=auth,
+            timeout=timeout,
+            headers=headers,
+            transport=transport,
+            verify=_tls_context(self.base_url),
         )
         # downloads bypass h11 (client.bulk) unless httpx was set up specially
         self._getter: bulk.Getter | None = None
