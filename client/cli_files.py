@@ -8,15 +8,6 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from client.cli_support import Command, output, reported, session
 from client.ops import folders, transfer
@@ -39,10 +30,22 @@ def command(name: str) -> Callable[[Callable[..., None]], click.Command]:
 @contextmanager
 def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None] | None]:
     out = output()
+    if out.quiet or out.as_json or total is None or total <= PROGRESS_THRESHOLD:
+        yield None
+        return
+    # rich only when a bar may be drawn: importing it costs ~20 ms of every command
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     console = Console(stderr=True)
-    # Not on a terminal (a pipe, a log): no bar, so a failure stays one stderr line.
-    quiet = out.quiet or out.as_json or not console.is_terminal
-    if quiet or total is None or total <= PROGRESS_THRESHOLD:
+    if not console.is_terminal:  # a pipe, a log: no bar, so a failure stays one stderr line
         yield None
         return
     with Progress(

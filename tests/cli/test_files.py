@@ -248,3 +248,29 @@ def test_tampered_large_blob_is_refused_and_nothing_is_written(alice, tmp_path, 
     result = alice.fails(3, "get", f"{folder}/big.bin", out)
     assert error in result.stderr
     assert not out.exists() and list(tmp_path.glob(".out.bin*")) == []
+
+
+def test_progress_bar_on_a_terminal_only_for_transfers_over_1_mb(alice, tmp_path, monkeypatch):
+    alice.ok("encrypt", "Bars")
+    big, small = tmp_path / "big.bin", tmp_path / "small.bin"
+    big.write_bytes(os.urandom(2_000_000))
+    small.write_bytes(os.urandom(900_000))
+    # rich's switches: stderr counts as an interactive terminal
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("TTY_INTERACTIVE", "1")
+    monkeypatch.setenv("COLUMNS", "120")
+    for verb, source, target, quiet_target in (
+        ("put", big, "Bars/", "Bars/quiet.bin"),
+        ("get", "Bars/big.bin", tmp_path / "back.bin", tmp_path / "quiet.bin"),
+    ):
+        shown = alice.run_process(verb, source, target)
+        assert shown.returncode == 0, shown.stderr
+        assert f"{verb} big.bin" in shown.stderr and "MB" in shown.stderr
+        quiet = alice.run_process("-q", verb, source, quiet_target)
+        assert quiet.returncode == 0 and quiet.stderr == ""
+    assert (tmp_path / "back.bin").read_bytes() == big.read_bytes()
+    small_put = alice.run_process("put", small, "Bars/")
+    assert small_put.returncode == 0 and small_put.stderr == ""
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")  # a pipe or a log: no bar
+    piped = alice.run_process("put", big, "Bars/piped.bin")
+    assert piped.returncode == 0 and piped.stderr == ""
