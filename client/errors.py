@@ -239,6 +239,11 @@ class LockedError(ServerError):
     """Another client holds the lock on the folder (423) or changed it meanwhile (412)."""
 
 
+class LockTakenError(LockedError):
+    """Taking the lock for a change failed that way: nothing was written, so the whole change
+    can start again from a fresh read (:func:`client.ops.transaction.waits_for_lock`)."""
+
+
 class E2EEUnavailableError(ServerError):
     """The server does not offer end-to-end encryption to this account."""
 
@@ -269,6 +274,7 @@ __all__ = [
     "KeyUnwrapError",
     "LocalPathError",
     "LockedError",
+    "LockTakenError",
     "MalformedMetadataError",
     "MetadataBindingError",
     "MetadataRollbackError",

@@ -14,7 +14,7 @@ from client.crypto.verify import FolderHistory
 from client.errors import E2EEError, NotEncryptedError, RemotePathError, UsageProblem
 from client.ops import recovery
 from client.ops.session import Session, now
-from client.ops.transaction import Transaction, _compact
+from client.ops.transaction import Transaction, _compact, waits_for_lock
 from client.ops.tree import EncryptedFolder, Location, clean, join, locate
 from client.protocol import TAG_LENGTH, FolderMetadata, version_hash
 
@@ -92,6 +92,7 @@ def _new_subfolder(tx: Transaction, parent: EncryptedFolder, name: str) -> Encry
     return child
 
 
+@waits_for_lock
 def mkdir(session: Session, remote: str, *, parents: bool = False) -> str:
     path = clean(remote)
     if not path:
@@ -198,6 +199,7 @@ def _ls_encrypted(session: Session, folder: EncryptedFolder) -> list[Listed]:
 # --- rm --------------------------------------------------------------------------------------
 
 
+@waits_for_lock
 def rm(session: Session, remote: str, *, recursive: bool = False) -> str:
     loc = locate(session, remote)
     if not loc.exists:
@@ -256,6 +258,7 @@ def _remove_root(session: Session, root: EncryptedFolder) -> None:
 # --- mv --------------------------------------------------------------------------------------
 
 
+@waits_for_lock
 def mv(session: Session, source: str, destination: str) -> str:
     src = locate(session, source)
     if not src.exists:

@@ -15,7 +15,7 @@ from client.crypto.metadata import key_checksum
 from client.errors import NotEncryptedError, UsageProblem
 from client.ops.keys import certificate_of
 from client.ops.session import Session
-from client.ops.transaction import Transaction
+from client.ops.transaction import Transaction, waits_for_lock
 from client.ops.tree import EncryptedFolder, locate, walk_tree
 
 
@@ -39,6 +39,7 @@ def rotate(session: Session, root: EncryptedFolder, members: dict[str, Certifica
     return len(tree)
 
 
+@waits_for_lock
 def share(session: Session, remote_dir: str, user: str) -> dict[str, Any]:
     if user == session.user:
         raise UsageProblem("a folder is always shared with its owner")
@@ -59,6 +60,7 @@ def share(session: Session, remote_dir: str, user: str) -> dict[str, Any]:
     }
 
 
+@waits_for_lock
 def unshare(session: Session, remote_dir: str, user: str) -> dict[str, Any]:
     if user == session.user:
         raise UsageProblem("the owner cannot be removed")

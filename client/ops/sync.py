@@ -33,7 +33,7 @@ from client.bulk import BULK_MIN
 from client.cli_support import atomic_output  # noqa: F401 - re-exported for tests
 from client.errors import LocalPathError, NotEncryptedError
 from client.ops.session import Progress, Session
-from client.ops.transaction import Transaction
+from client.ops.transaction import Transaction, waits_for_lock
 from client.ops.transfer import (
     download_archive,
     download_entry,
@@ -447,6 +447,7 @@ def _digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+@waits_for_lock
 def sync(session: Session, local: Path, remote: str, progress: Progress | None = None) -> Report:
     if not local.is_dir():
         raise LocalPathError(f"{local} is not a folder")

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
+import os
+import threading
+import time
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from client import crypto
 from client.crypto.lineage import Head, links_for
 from client.crypto.metadata import Recipient, build_root_document, build_subfolder_document
 from client.crypto.verify import FolderHistory
-from client.errors import E2EEError, LockedError
+from client.errors import E2EEError, LockedError, LockTakenError, UsageProblem
 from client.ops import recovery
 from client.ops.session import Session, now
 from client.ops.tree import EncryptedFolder
@@ -42,6 +47,62 @@ def free_name(folder: EncryptedFolder, filename: str) -> str:
     while f"{stem} ({n}){dot}{ext}" in taken:
         n += 1
     return f"{stem} ({n}){dot}{ext}"
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: How long a change waits for another client's lock, in seconds (E2EE_LOCK_WAIT; 0: not at
+#: all). Locks are held for one change, seconds at most, unless a client crashed with one.
+LOCK_WAIT = 20.0
+FIRST_DELAY, MAX_DELAY = 0.2, 2.0
+_waiting = threading.local()
+
+
+def lock_wait() -> float:
+    value = os.environ.get("E2EE_LOCK_WAIT", "")
+    try:
+        seconds = float(value) if value else LOCK_WAIT
+    except ValueError:
+        raise UsageProblem(f"E2EE_LOCK_WAIT={value!r} is not a number of seconds") from None
+    if not 0 <= seconds <= 3600:
+        raise UsageProblem("E2EE_LOCK_WAIT must be between 0 and 3600 seconds")
+    return seconds
+
+
+def waits_for_lock(operation: Callable[P, R]) -> Callable[P, R]:
+    """Run a change again, from its first read, while its lock is taken by another client or
+    the folder changed between the read and the lock (THREATS S5: bounded retries with
+    backoff, never a loop). Nothing was written when that happens, and the new try reads the
+    metadata the other client committed, so its counter is fresh. Nested changes (mkdir -p)
+    wait in the outermost one only."""
+
+    @functools.wraps(operation)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        if getattr(_waiting, "active", False):
+            return operation(*args, **kwargs)
+        wait = lock_wait()
+        deadline, delay = time.monotonic() + wait, FIRST_DELAY
+        _waiting.active = True
+        try:
+            while True:
+                try:
+                    return operation(*args, **kwargs)
+                except LockTakenError as exc:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        waited = f" (waited {wait:g} s)" if wait else ""
+                        raise LockTakenError(
+                            f"{exc}{waited}; try again (a lock left by a crashed client "
+                            "expires within 24 h)",
+                            exc.status,
+                        ) from None
+                time.sleep(min(delay, left))
+                delay = min(2 * delay, MAX_DELAY)
+        finally:
+            _waiting.active = False
+
+    return run
 
 
 class Transaction:
@@ -77,9 +138,8 @@ class Transaction:
         try:
             self.token = api.lock(self.root.file_id, self.counter)
         except LockedError as exc:
-            raise LockedError(
-                f"{self.root.clear_path!r} is locked by another client or changed meanwhile; "
-                "try again (a lock left by a crashed client expires within 24 h)",
+            raise LockTakenError(
+                f"{self.root.clear_path!r} is locked by another client or changed meanwhile",
                 exc.status,
             ) from None
         keystore.remember_lock(self.root.file_id, self.token)

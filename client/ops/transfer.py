@@ -25,7 +25,7 @@ from client.crypto.aead import FileSecret, Readable, Writable, encrypt_chunks, n
 from client.crypto.files import decrypt_file_stream
 from client.errors import LocalPathError, RemotePathError
 from client.ops.session import Progress, Session
-from client.ops.transaction import Transaction
+from client.ops.transaction import Transaction, waits_for_lock
 from client.ops.tree import EncryptedFolder, Location, join, locate
 from client.protocol import TAG_LENGTH, FileEntry
 
@@ -167,6 +167,7 @@ def _target(session: Session, local: Path, remote: str) -> Location:
     return loc
 
 
+@waits_for_lock
 def put(session: Session, local: Path, remote: str, progress: Progress | None = None) -> str:
     """Upload one file; returns the remote clear path."""
     if not local.is_file():

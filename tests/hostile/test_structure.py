@@ -143,7 +143,7 @@ def test_S4_silent_deletion_keeps_local_data(alice, proxy, tmp_path):
 # --- S5 ----------------------------------------------------------------------------------------
 
 
-def test_S5_lock_and_commit_abuse(alice, proxy, tmp_path):
+def test_S5_lock_and_commit_abuse(alice, proxy, tmp_path, monkeypatch):
     alice.ok("encrypt", "S5")
     folder = alice.root_id("S5")
     first = alice.secret_file(tmp_path, "first")
@@ -162,12 +162,15 @@ def test_S5_lock_and_commit_abuse(alice, proxy, tmp_path):
         if exchange.method == "POST" and exchange.path == lock and exchange.status == 200:
             exchange.set_ocs_data({"e2e-token": "forged-token"})
 
-    for rule, kind in ((locked_forever, "request"), (metadata_put_fails, "request")):
+    # A taken lock is waited for (E2EE_LOCK_WAIT), with backoff: a few tries, never a loop;
+    # a failed metadata upload is not retried at all.
+    monkeypatch.setenv("E2EE_LOCK_WAIT", "1")
+    for rule, tries in ((locked_forever, range(2, 8)), (metadata_put_fails, range(1, 2))):
         mark = proxy.mark()
-        with proxy.attack(**{kind: rule}):
+        with proxy.attack(request=rule):
             result = alice.run("put", alice.secret_file(tmp_path, "x"), "S5/")
         assert result.exit_code != 0 and len(result.stderr.splitlines()) == 1
-        assert len(proxy.requests_to("POST", lock, mark)) == 1  # no retry loop
+        assert len(proxy.requests_to("POST", lock, mark)) in tries
         # the remote folder is as it was, and this device's history did not move
         assert names(alice, "S5") == {first.name}
     assert first.exists()
@@ -227,7 +230,8 @@ def test_X3_no_fail_open_escape_hatch():
         re.findall(r"environ(?:\.get)?\(\s*\"([A-Z0-9_]+)\"|environ\[\"([A-Z0-9_]+)\"\]", source)
     )
     names_ = {a or b for a, b in envs}
-    assert names_ <= {"E2EE_CONFIG_DIR", "E2EE_PASSWORD", "E2EE_MNEMONIC"}, names_
+    # E2EE_LOCK_WAIT: how long a write waits for another client's lock; no check depends on it
+    assert names_ <= {"E2EE_CONFIG_DIR", "E2EE_PASSWORD", "E2EE_MNEMONIC", "E2EE_LOCK_WAIT"}, names_
     assert not re.search(
         r"(skip|insecure|no[-_]verify|force|ignore)[-_]?(verif|check|sig)", source, re.I
     )

@@ -98,18 +98,58 @@ def second_device(device: ClientDevice, tmp_path: Path) -> ClientDevice:
     return other
 
 
-def test_lock_423_fails_cleanly_and_the_next_try_succeeds(vault, e2ee_faults, tmp_path):
-    before, held = names(vault), stored(vault)
+def test_lock_423_is_waited_out(vault, e2ee_faults, tmp_path):
     e2ee_faults.lock_423(count=2, user=vault.user.id)
     new = write(tmp_path / "second.bin", 3000)
-    for _ in range(2):
-        message = fails(vault, "put", new, "Vault/")
-        assert "locked by another client" in message and "try again" in message
-        assert names(vault) == before and stored(vault) == held
-    ok(vault, "put", new, "Vault/")
-    assert names(vault) == sorted([*before, "second.bin"])
+    ok(vault, "put", new, "Vault/")  # two 423s, then the lock
+    assert names(vault) == ["first.bin", "second.bin"]
     round_trip(vault, "Vault/second.bin", new, tmp_path)
     assert fired(vault, "lock-423") == 2
+
+
+def test_a_lock_that_stays_taken_fails_cleanly_after_the_wait(
+    vault, e2ee_faults, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("E2EE_LOCK_WAIT", "1")
+    before, held = names(vault), stored(vault)
+    e2ee_faults.lock_423(count=100, user=vault.user.id)
+    new = write(tmp_path / "second.bin", 3000)
+    started = time.monotonic()
+    message = fails(vault, "put", new, "Vault/")
+    assert 1.0 <= time.monotonic() - started < 10
+    assert "locked by another client" in message and "waited 1 s" in message
+    assert "try again" in message
+    assert names(vault) == before and stored(vault) == held
+    assert 2 <= fired(vault, "lock-423") < 10
+    e2ee_faults.clear()
+    ok(vault, "put", new, "Vault/")
+    round_trip(vault, "Vault/second.bin", new, tmp_path)
+
+
+def test_a_write_waits_for_another_device_s_lock_and_keeps_both_changes(vault, tmp_path):
+    """The phone holds the lock and commits a file while the laptop's put waits; the laptop
+    then works on the metadata the phone wrote (a fresh counter), so both files are there."""
+    phone = second_device(vault, tmp_path)
+    from_phone, from_laptop = write(tmp_path / "phone.bin", 2000), write(tmp_path / "l.bin", 3000)
+    with phone.session() as session:
+        root = locate(session, "Vault").folder
+        assert root is not None
+        with Transaction(session, root) as tx:
+            upload_into(tx, root, from_phone, "phone.bin")
+            laptop = subprocess.Popen(
+                [str(E2EE), "put", str(from_laptop), "Vault/laptop.bin"],
+                env={**os.environ, "E2EE_CONFIG_DIR": str(vault.config_dir)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            time.sleep(2)  # the laptop has met the lock by now
+            assert laptop.poll() is None, laptop.communicate()
+    _, errors = laptop.communicate(timeout=60)
+    assert laptop.returncode == 0, errors
+    assert names(phone) == ["first.bin", "laptop.bin", "phone.bin"]
+    round_trip(phone, "Vault/laptop.bin", from_laptop, tmp_path)
+    round_trip(vault, "Vault/phone.bin", from_phone, tmp_path)
 
 
 def test_metadata_500_aborts_the_lock_and_stores_nothing(vault, e2ee_faults, tmp_path):
@@ -167,7 +207,9 @@ def test_a_lock_expired_under_the_client_loses_nothing(vault, e2ee_faults, tmp_p
     round_trip(vault, "Vault/second.bin", new, tmp_path)
 
 
-def test_a_crashed_client_s_lock_expires_and_every_device_carries_on(vault, e2ee_faults, tmp_path):
+def test_a_crashed_client_s_lock_expires_and_every_device_carries_on(
+    vault, e2ee_faults, tmp_path, monkeypatch
+):
     """A client killed while it holds the lock: its other device is refused (423) until the
     lock expires; after that both write again, and the killed run's file never appears."""
     phone = second_device(vault, tmp_path)
@@ -189,6 +231,7 @@ def test_a_crashed_client_s_lock_expires_and_every_device_carries_on(vault, e2ee
         crashed.kill()
     assert stored(vault)["locks"] == 1
     from_phone = write(tmp_path / "from-phone.bin", 3000)
+    monkeypatch.setenv("E2EE_LOCK_WAIT", "1")  # the dead client's lock outlasts any wait
     assert "locked by another client" in fails(phone, "put", from_phone, "Vault/")
     root_id = locate_root(vault)
     assert e2ee_faults.expire_lock(root_id) == [root_id]
