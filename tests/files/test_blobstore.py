@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from server.files import blobstore
 from server.files.blobstore import BlobNotFound, LocalBlobStore
 
 
@@ -25,6 +26,30 @@ def test_commit_makes_the_blob_readable_and_leaves_no_temp_file(store):
     assert store.size(key) == 11
     assert list(store.tmp_dir.iterdir()) == []
     assert store.list_keys() == {key}
+
+
+def test_writeback_starts_while_a_large_upload_arrives_and_keeps_every_byte(store, monkeypatch):
+    monkeypatch.setattr(blobstore, "WRITEBACK_STEP", 1 << 20)
+    advised: list[tuple[int, int]] = []
+    real = os.posix_fadvise
+
+    def spy(fd: int, offset: int, length: int, advice: int) -> None:
+        advised.append((offset, length))
+        real(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", spy)
+    data = os.urandom(5 * (1 << 20) + 12345)
+    writer = store.open_writer()
+    for start in range(0, len(data), 300_000):  # pieces that do not line up with the step
+        writer.write(data[start : start + 300_000])
+    key = writer.commit()
+    with store.open_read(key) as blob:
+        assert blob.read() == data
+    # ranges of at least a step, back to back from the start; the last bit is left to the fsync
+    assert len(advised) >= 4
+    assert [offset for offset, _ in advised] == [0, *(o + n for o, n in advised[:-1])]
+    assert all(length >= 1 << 20 for _, length in advised)
+    assert 0 <= len(data) - sum(n for _, n in advised) < 2 << 20
 
 
 def test_nothing_is_visible_before_commit(store):
