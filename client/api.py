@@ -13,7 +13,7 @@ import ssl
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote, urlsplit
 from xml.etree import ElementTree
 
@@ -131,7 +131,7 @@ class ServerApi:
         if self._getter is not None:
             self._getter.close()
 
-    def __enter__(self) -> ServerApi:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 # `import httpx` also loads httpx's own command line (httpx._main), and with it rich's syntax
 # highlighting and pygments: ~25 ms of every `e2ee` command. This program never runs that
 # command line; a None entry makes its import fail, and httpx then leaves it out.
-sys.modules.setdefault("httpx._main", None)  # type: ignore[assignment]
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 import click
 

@@ -55,7 +55,7 @@ class BasicAuthenticator(HTTPAuthenticator):
     """WsgiDAV's authenticator with a strict Basic parser: malformed credentials are a 401, not
     a crash, and the challenge matches the one the OCS API sends."""
 
-    def handle_basic_auth_request(self, environ, start_response):  # type: ignore[no-untyped-def]
+    def handle_basic_auth_request(self, environ, start_response):
         try:
             credentials = parse_basic_header(environ.get("HTTP_AUTHORIZATION", ""))
         except ValueError:
@@ -68,7 +68,7 @@ class BasicAuthenticator(HTTPAuthenticator):
             return self.next_app(environ, start_response)
         return self.send_basic_auth_response(environ, start_response)
 
-    def send_basic_auth_response(self, environ, start_response):  # type: ignore[no-untyped-def]
+    def send_basic_auth_response(self, environ, start_response):
         body = b"401 Unauthorized: a user id and app password are required\n"
         start_response("401 Unauthorized", [
             ("WWW-Authenticate", REALM),

@@ -600,7 +600,7 @@ class NodeProvider(DAVProvider):
             node = child
         return node
 
-    def custom_request_handler(self, environ, start_response, default_handler):  # type: ignore[no-untyped-def]
+    def custom_request_handler(self, environ, start_response, default_handler):
         method = environ["REQUEST_METHOD"]
         if method != "OPTIONS" and self._names(environ["PATH_INFO"], environ) is None:
             # Someone else's tree (or the bare /files/ collection): no method may tell whether

@@ -179,7 +179,7 @@ def decrypt(
             raise RemotePathError("the export holds no root metadata")
         try:
             verified = crypto.verify_root_metadata(
-                parse_metadata_document(root.metadata),  # type: ignore[arg-type]
+                parse_metadata_document(root.metadata),
                 signature=root.signature,
                 user_id=me,
                 private_key=private_key,
@@ -229,7 +229,7 @@ def _decrypt_folder(
         if sub is None or sub.type != "dir" or sub.metadata is None:
             raise RemotePathError(f"folder {name!r} is in the metadata but not on the server")
         verified = crypto.verify_subfolder_metadata(
-            parse_metadata_document(sub.metadata),  # type: ignore[arg-type]
+            parse_metadata_document(sub.metadata),
             signature=sub.signature,
             root=root,
             reported_encrypted=sub.encrypted,

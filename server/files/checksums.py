@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from .errors import ChecksumMismatch, ChecksumUnsupported
+
+
+class _Hasher(Protocol):
+    def update(self, data: bytes | memoryview, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
 
 
 class _Adler32:
@@ -20,7 +28,7 @@ class _Adler32:
         return f"{self._value:08x}"
 
 
-_ALGORITHMS = {
+_ALGORITHMS: dict[str, Callable[[], _Hasher]] = {
     "MD5": lambda: hashlib.md5(usedforsecurity=False),
     "SHA1": lambda: hashlib.sha1(usedforsecurity=False),
     "SHA256": hashlib.sha256,

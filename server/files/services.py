@@ -478,7 +478,7 @@ def node_copy(
                 is_top = item.id == node.id
                 copies[item.id] = Node.objects.create(
                     owner=user,
-                    parent=new_parent if is_top else copies[item.parent_id],
+                    parent=new_parent if is_top else copies[item.parent_id],  # type: ignore[index]
                     name=new_name if is_top else item.name,
                     kind=item.kind,
                     size=item.size,

@@ -75,7 +75,7 @@ class ExportView(RecoveryView):
         if not path:
             raise BadRequest("Missing parameter: path")
         tree = encrypted_tree_export(username=_username(request), path=path)
-        request.recovery_root = tree.root_id  # type: ignore[attr-defined]
+        request.recovery_root = tree.root_id
         return Response({"root": tree.root_id, "nodes": tree.nodes})
 
 
