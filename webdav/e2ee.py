@@ -113,6 +113,13 @@ def _committed(node: Node) -> tuple[str, str] | None:
     return None if row is None else (row[0], row[1])
 
 
+def _names_a_staged_node(ctx: ReadContext) -> bool:
+    """Does the request path name a staged upload or delete ("x.e2e-to-save", "x.e2e-to-delete")
+    on the way? Cheap, so the query behind _inside runs only for such paths."""
+    path = ctx.environ.get("PATH_INFO", "")
+    return any(part.endswith((STAGED_SUFFIX, DELETED_SUFFIX)) for part in path.split("/"))
+
+
 class E2EEReadFilter(ReadFilter):
     def listing(self, ctx: ReadContext, folder: Node, entries: list[Entry]) -> list[Entry]:
         suffixed = any(e.name.endswith((STAGED_SUFFIX, DELETED_SUFFIX)) for e in entries)
@@ -133,6 +140,10 @@ class E2EEReadFilter(ReadFilter):
         return Node.objects.filter(parent=parent, name=name + DELETED_SUFFIX).first()
 
     def check(self, ctx: ReadContext, node: Node) -> None:
+        if _names_a_staged_node(ctx) and node.parent is not None and _inside(node.parent):
+            # Listings hide staged names and show staged deletes under their own name; asked
+            # for by the staged name itself, they are not there either (until the unlock).
+            raise GateRefused(404, "Not Found")
         if ctx.method == "PROPFIND" and node.is_dir and node.is_encrypted and not _supported(ctx):
             raise GateRefused(
                 403, "This client is not allowed to access end-to-end encrypted content"

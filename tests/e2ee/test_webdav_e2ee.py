@@ -112,6 +112,37 @@ def test_listing_hides_staged_uploads_and_shows_staged_deletes(wsgi_client, alic
     assert sorted(listed) == ["Secret", "Secret/new", "Secret/sub"]  # twin: committed now
 
 
+def test_staged_names_asked_for_directly_are_not_there(wsgi_client, alice):
+    folder = folder_with_file(wsgi_client, alice, body=b"committed bytes")
+    token = token_of(lock(wsgi_client, alice, folder, counter=3))
+    put_blob(wsgi_client, alice, "Secret/new", b"staged bytes", token=token)
+    staged = {**alice, "e2e-token": token}
+    assert (
+        wsgi_client.request("MKCOL", dav_url("alice", "Secret/sub"), headers=staged).status_code
+        == 201
+    )
+    put_blob(wsgi_client, alice, "Secret/sub/inner", b"inner", token=token)
+    wsgi_client.delete(dav_url("alice", "Secret/keep"), headers=staged)
+    for path in (
+        "Secret/new.e2e-to-save",
+        "Secret/keep.e2e-to-delete",
+        "Secret/sub.e2e-to-save/inner",
+    ):
+        for who in (alice, staged):  # not even for the lock holder
+            assert wsgi_client.get(dav_url("alice", path), headers=who).status_code == 404, path
+            assert wsgi_client.head(dav_url("alice", path), headers=who).status_code == 404
+            assert propfind(wsgi_client, who, path, depth="0").status_code == 404
+    assert propfind(wsgi_client, alice, "Secret/sub.e2e-to-save").status_code == 404
+    # twin: the committed file under its own name, and after the unlock the new names
+    assert (
+        wsgi_client.get(dav_url("alice", "Secret/keep"), headers=alice).content
+        == b"committed bytes"
+    )
+    put_metadata(wsgi_client, alice, folder, token, v2_document(3))
+    assert unlock(wsgi_client, alice, folder, token).status_code == 200
+    assert wsgi_client.get(dav_url("alice", "Secret/new"), headers=alice).content == b"staged bytes"
+
+
 def test_a_folder_archive_under_a_lock_is_the_committed_state(wsgi_client, alice):
     import io
     import tarfile
@@ -127,9 +158,12 @@ def test_a_folder_archive_under_a_lock_is_the_committed_state(wsgi_client, alice
     folder = folder_with_file(wsgi_client, alice)
     token = token_of(lock(wsgi_client, alice, folder, counter=3))
     put_blob(wsgi_client, alice, "Secret/new", b"n", token=token)
-    assert wsgi_client.delete(
-        dav_url("alice", "Secret/keep"), headers={**alice, "e2e-token": token}
-    ).status_code == 204
+    assert (
+        wsgi_client.delete(
+            dav_url("alice", "Secret/keep"), headers={**alice, "e2e-token": token}
+        ).status_code
+        == 204
+    )
     assert archived() == {"Secret/keep": b"v1"}  # staged upload hidden, staged delete still there
     for name, status in (("new.e2e-to-save", 404), ("new", 404), ("keep", 200)):
         response = wsgi_client.get(
