@@ -183,6 +183,18 @@ def put(session: Session, local: Path, remote: str, progress: Progress | None = 
     return loc.path
 
 
+#: A download reaches its file in write() calls of this size. One call per 1 MiB piece made
+#: the kernel take large page-cache folios; on a VM that hands freed memory back to its host
+#: (free page reporting) those come from reported blocks, and each page then costs a host
+#: fault: 1 GiB took 0.95-2.4 s (median 2.0) to write instead of 0.95-1.17 s (median 1.08).
+WRITE_PIECE = 64 << 10
+
+
+def _write_in_pieces(handle: IO[bytes], data: memoryview) -> None:
+    for start in range(0, len(data), WRITE_PIECE):
+        handle.write(data[start : start + WRITE_PIECE])
+
+
 class _DiskWriter:
     """Writes a download from a second thread, so the disk works while the next piece arrives
     and decrypts. Always left (joined) before the file is fsynced, renamed or removed."""
@@ -225,7 +237,7 @@ class _DiskWriter:
             buf, n = item
             if self._error is None and not self._cancelled:
                 try:
-                    self._handle.write(memoryview(buf)[:n])
+                    _write_in_pieces(self._handle, memoryview(buf)[:n])
                     self._written += n
                     if self._written - self._advised >= WRITEBACK_STEP:
                         self._writeback()

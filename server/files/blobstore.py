@@ -86,6 +86,10 @@ class BlobStore(Protocol):
 
 #: Start the kernel's writeback of an upload every this many bytes (see _LocalWriter).
 WRITEBACK_STEP = 64 << 20
+#: Largest write() call. 1 MiB calls made the kernel take large page-cache folios, which on a
+#: VM that hands freed memory back to its host (free page reporting) cost a host fault per
+#: page (measured on the client's download writes: median 2.0 s per GiB instead of 1.08 s).
+WRITE_PIECE = 64 << 10
 
 
 def _fsync_dir(path: Path) -> None:
@@ -114,7 +118,7 @@ class _LocalWriter:
         view = memoryview(data)
         total = len(view)
         while view:
-            written = self._file.write(view)
+            written = self._file.write(view[:WRITE_PIECE])
             if written is None:  # pragma: no cover - only for non-blocking files
                 continue
             view = view[written:]

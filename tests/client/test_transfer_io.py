@@ -35,6 +35,25 @@ def test_disk_writer_writes_everything_in_order(tmp_path):
     assert path.read_bytes() == data + data[: transfer.CHUNK + 1]
 
 
+class RecordingFile(io.BytesIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def write(self, data) -> int:  # type: ignore[override]
+        self.sizes.append(len(data))
+        return super().write(data)
+
+
+def test_disk_writer_hands_the_file_pieces_of_at_most_64_kib(tmp_path):
+    data = os.urandom(2 * transfer.CHUNK + 5000)
+    out = RecordingFile()
+    with transfer._DiskWriter(out) as writer:
+        writer.write(data)
+    assert out.getvalue() == data
+    assert max(out.sizes) == transfer.WRITE_PIECE == 64 << 10
+
+
 def test_disk_writer_starts_writeback_and_keeps_the_data(tmp_path, monkeypatch):
     monkeypatch.setattr(transfer, "WRITEBACK_STEP", 2 * transfer.CHUNK)
     data = os.urandom(5 * transfer.CHUNK)

@@ -52,6 +52,25 @@ def test_writeback_starts_while_a_large_upload_arrives_and_keeps_every_byte(stor
     assert 0 <= len(data) - sum(n for _, n in advised) < 2 << 20
 
 
+def test_large_writes_reach_the_file_in_pieces_and_keep_every_byte(store, monkeypatch):
+    monkeypatch.setattr(blobstore, "WRITE_PIECE", 1000)  # odd, so the last piece is short
+    written: list[int] = []
+    writer = store.open_writer()
+    real = writer._file.write
+
+    def spy(data):  # type: ignore[no-untyped-def]
+        written.append(len(data))
+        return real(data)
+
+    writer._file.write = spy  # type: ignore[method-assign]
+    data = os.urandom(12_345)
+    writer.write(data)
+    key = writer.commit()
+    with store.open_read(key) as blob:
+        assert blob.read() == data
+    assert max(written) == 1000 and sum(written) == len(data)
+
+
 def test_nothing_is_visible_before_commit(store):
     writer = store.open_writer()
     writer.write(b"partial")
