@@ -183,10 +183,10 @@ def put(session: Session, local: Path, remote: str, progress: Progress | None = 
     return loc.path
 
 
-#: A download reaches its file in write() calls of this size. One call per 1 MiB piece made
-#: the kernel take large page-cache folios; on a VM that hands freed memory back to its host
-#: (free page reporting) those come from reported blocks, and each page then costs a host
-#: fault: 1 GiB took 0.95-2.4 s (median 2.0) to write instead of 0.95-1.17 s (median 1.08).
+#: A download reaches its file in write() calls of this size. With one call per 1 MiB piece,
+#: 1 GiB took 0.95-2.4 s (median 2.0) instead of 0.95-1.17 s (median 1.08) on a VM that hands
+#: freed memory back to its host (free page reporting), probably because large calls get large
+#: page-cache folios from the handed-back blocks, at a host fault per page.
 WRITE_PIECE = 64 << 10
 
 

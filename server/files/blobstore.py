@@ -86,9 +86,9 @@ class BlobStore(Protocol):
 
 #: Start the kernel's writeback of an upload every this many bytes (see _LocalWriter).
 WRITEBACK_STEP = 64 << 20
-#: Largest write() call. 1 MiB calls made the kernel take large page-cache folios, which on a
-#: VM that hands freed memory back to its host (free page reporting) cost a host fault per
-#: page (measured on the client's download writes: median 2.0 s per GiB instead of 1.08 s).
+#: Largest write() call. On a VM that hands freed memory back to its host (free page
+#: reporting), 1 MiB calls were slow half of the time, probably through large page-cache folios
+#: from the handed-back blocks (the client's download writes: median 2.0 s per GiB, not 1.08).
 WRITE_PIECE = 64 << 10
 
 
