@@ -113,16 +113,20 @@ def _committed(node: Node) -> tuple[str, str] | None:
     return None if row is None else (row[0], row[1])
 
 
+def _staged_name(name: str) -> bool:
+    """A staged upload's or delete's name under a lock ("x.e2e-to-save", "x.e2e-to-delete")."""
+    return name.endswith((STAGED_SUFFIX, DELETED_SUFFIX))
+
+
 def _names_a_staged_node(ctx: ReadContext) -> bool:
-    """Does the request path name a staged upload or delete ("x.e2e-to-save", "x.e2e-to-delete")
-    on the way? Cheap, so the query behind _inside runs only for such paths."""
-    path = ctx.environ.get("PATH_INFO", "")
-    return any(part.endswith((STAGED_SUFFIX, DELETED_SUFFIX)) for part in path.split("/"))
+    """Does the request path pass through a staged name? Cheap, so the query behind _inside
+    runs only for such paths."""
+    return any(_staged_name(part) for part in ctx.environ.get("PATH_INFO", "").split("/"))
 
 
 class E2EEReadFilter(ReadFilter):
     def listing(self, ctx: ReadContext, folder: Node, entries: list[Entry]) -> list[Entry]:
-        suffixed = any(e.name.endswith((STAGED_SUFFIX, DELETED_SUFFIX)) for e in entries)
+        suffixed = any(_staged_name(e.name) for e in entries)
         if not suffixed or not _inside(folder):
             return entries
         shown = []
@@ -135,7 +139,7 @@ class E2EEReadFilter(ReadFilter):
         return shown
 
     def missing(self, ctx: ReadContext, parent: Node, name: str) -> Node | None:
-        if name.endswith((STAGED_SUFFIX, DELETED_SUFFIX)) or not _inside(parent):
+        if _staged_name(name) or not _inside(parent):
             return None
         return Node.objects.filter(parent=parent, name=name + DELETED_SUFFIX).first()
 
